@@ -1,0 +1,64 @@
+/*
+ * Private interface of the ca module, the only code that touches CA keys.
+ * Callers hand it objects to sign; a key never leaves this module, so it can
+ * move into a separate process or an HSM behind the same calls.
+ */
+#ifndef DT_CA_H
+#define DT_CA_H
+
+#include <openssl/x509.h>
+
+#include "core/core.h"
+#include "devtrust/inventory.h"
+#include "devtrust/pki.h"
+
+/* A CA's certificate and unlocked signing key, cached per context. */
+struct ca_signer;
+
+/* The unlocked signer of CA `name` ("root" or an issuing CA). */
+DT_MUST_USE dt_code ca_signer_get(struct dt_ctx *ctx, const char *name,
+				  const struct ca_signer **out, struct dt_error *err);
+const X509 *ca_signer_cert(const struct ca_signer *s);
+DT_MUST_USE dt_code ca_sign_cert(const struct ca_signer *s, X509 *x, struct dt_error *err);
+DT_MUST_USE dt_code ca_sign_crl(const struct ca_signer *s, X509_CRL *crl, struct dt_error *err);
+void ca_keyring_free(struct ca_keyring *k);
+
+/* A parsed, signature-checked CSR (RFC 2986). */
+struct csr_info {
+	X509_REQ *req;
+	unsigned key_type;	     /* enum dt_key_type */
+	unsigned char spki_hash[32]; /* SHA-256 of the DER SubjectPublicKeyInfo */
+};
+
+/* Accepts DER or PEM; checks size, structure and proof of possession. */
+DT_MUST_USE dt_code csr_parse(const unsigned char *in, size_t len, struct csr_info *out,
+			      struct dt_error *err);
+void csr_free(struct csr_info *c);
+/* enum dt_key_type of a public key, or an error naming what is unsupported. */
+DT_MUST_USE dt_code ca_key_type_of(EVP_PKEY *pk, unsigned *out, struct dt_error *err);
+
+/* Issues a device certificate; names come from d, never from the CSR. */
+struct ca_issued {
+	unsigned char *der; /* OPENSSL_malloc'ed */
+	size_t der_len;
+	struct dt_cert_info info;
+};
+DT_MUST_USE dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
+					 const struct dt_class *cl, const struct csr_info *csr,
+					 struct ca_issued *out, struct dt_error *err);
+
+/* Builds the hierarchy of a new data dir (root, default CA, OCSP signer, TLS). */
+DT_MUST_USE dt_code ca_init_hierarchy(struct dt_ctx *ctx, struct dt_error *err);
+
+/* Serials: 128-bit random, positive; text is 32 lower-case hex digits. */
+DT_MUST_USE dt_code ca_new_serial(ASN1_INTEGER **out, char hex[DT_SERIAL_HEX_BUF],
+				  struct dt_error *err);
+
+/* Extension helpers shared by every certificate we build. */
+DT_MUST_USE dt_code ca_add_ext(X509 *x, const X509 *issuer, int nid, const char *value,
+			       struct dt_error *err);
+/* X509 time to seconds since the epoch. */
+int64_t ca_asn1_time(const ASN1_TIME *t);
+void ca_fingerprint(const X509 *x, char hex[DT_SHA256_HEX_BUF]);
+
+#endif

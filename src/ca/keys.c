@@ -1,0 +1,267 @@
+/*
+ * CA keys: generated here, written PKCS#8-encrypted (PBES2, PBKDF2-SHA256,
+ * AES-256-CBC) to 0600 files, unlocked once per process into a keyring, and
+ * used only through ca_sign_*(). Nothing else in devtrust sees an EVP_PKEY
+ * of a CA.
+ */
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca/ca_keys.h"
+
+/* PBKDF2 iterations: slows offline guessing of a stolen key file while an
+ * unlock stays well under a second on the appliances we target. */
+#define CA_KEY_PBKDF2_ITER 100000
+#define CA_KEYRING_MAX 256
+
+struct ca_signer {
+	char name[DT_ID_BUF];
+	EVP_PKEY *key;
+	X509 *cert;
+};
+
+struct ca_keyring {
+	struct ca_signer *items[CA_KEYRING_MAX];
+	int n;
+};
+
+dt_code ca_key_generate(const char *curve, EVP_PKEY **out, struct dt_error *err)
+{
+	*out = EVP_EC_gen(curve);
+	if (!*out)
+		return dt_fail(err, DT_ERR_CRYPTO, "cannot generate an EC %s key", curve);
+	return DT_OK;
+}
+
+dt_code ca_key_path(struct dt_ctx *ctx, const char *file, char *path, size_t cap,
+		    struct dt_error *err)
+{
+	char name[DT_ID_BUF + 16];
+
+	snprintf(name, sizeof(name), "keys/%s", file);
+	return dt_path(path, cap, ctx->data_dir, name, err);
+}
+
+dt_code ca_key_save(struct dt_ctx *ctx, const char *file, EVP_PKEY *key, struct dt_error *err)
+{
+	char path[4096];
+	char *pass = NULL;
+	size_t pass_len = 0;
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	X509_SIG *enc = NULL;
+	BIO *bio = NULL;
+	char *pem = NULL;
+	long pem_len;
+	dt_code rc;
+
+	if ((rc = ca_key_path(ctx, file, path, sizeof(path), err)) != DT_OK)
+		return rc;
+	if ((rc = dt_passphrase(ctx, &pass, &pass_len, err)) != DT_OK)
+		return rc;
+	if (!(p8 = EVP_PKEY2PKCS8(key)) ||
+	    !(enc = PKCS8_encrypt(-1, EVP_aes_256_cbc(), pass, (int)pass_len, NULL, 0,
+				  CA_KEY_PBKDF2_ITER, p8)) ||
+	    !(bio = BIO_new(BIO_s_mem())) || PEM_write_bio_PKCS8(bio, enc) != 1 ||
+	    (pem_len = BIO_get_mem_data(bio, &pem)) <= 0) {
+		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encrypt the key for %s", file);
+		goto out;
+	}
+	rc = dt_write_private_file(path, pem, (size_t)pem_len, err);
+out:
+	OPENSSL_cleanse(pass, pass_len);
+	free(pass);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	X509_SIG_free(enc);
+	BIO_free(bio);
+	return rc;
+}
+
+dt_code ca_key_load(struct dt_ctx *ctx, const char *file, EVP_PKEY **out, struct dt_error *err)
+{
+	char path[4096];
+	char *pass = NULL;
+	size_t pass_len = 0;
+	unsigned char *pem = NULL;
+	size_t pem_len = 0;
+	BIO *bio = NULL;
+	dt_code rc;
+
+	*out = NULL;
+	if ((rc = ca_key_path(ctx, file, path, sizeof(path), err)) != DT_OK)
+		return rc;
+	if ((rc = dt_read_file(path, 64 * 1024, &pem, &pem_len, err)) != DT_OK)
+		return rc;
+	if ((rc = dt_passphrase(ctx, &pass, &pass_len, err)) != DT_OK)
+		goto out;
+	if (!(bio = BIO_new_mem_buf(pem, (int)pem_len)) ||
+	    !(*out = PEM_read_bio_PrivateKey(bio, NULL, NULL, pass))) {
+		ERR_clear_error();
+		rc = dt_fail(err, DT_ERR_AUTH,
+			     "cannot unlock %s: wrong passphrase or damaged key file", path);
+		goto out;
+	}
+out:
+	OPENSSL_cleanse(pass, pass_len);
+	free(pass);
+	if (pem)
+		OPENSSL_cleanse(pem, pem_len);
+	free(pem);
+	BIO_free(bio);
+	return rc;
+}
+
+static const EVP_MD *digest_for(EVP_PKEY *key)
+{
+	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519)
+		return NULL;
+	return EVP_PKEY_get_bits(key) > 256 ? EVP_sha384() : EVP_sha256();
+}
+
+dt_code ca_sign_with_key(EVP_PKEY *key, X509 *x, struct dt_error *err)
+{
+	if (X509_sign(x, key, digest_for(key)) <= 0)
+		return dt_fail(err, DT_ERR_CRYPTO, "signing a certificate failed");
+	return DT_OK;
+}
+
+dt_code ca_sign_cert(const struct ca_signer *s, X509 *x, struct dt_error *err)
+{
+	return ca_sign_with_key(s->key, x, err);
+}
+
+dt_code ca_sign_crl(const struct ca_signer *s, X509_CRL *crl, struct dt_error *err)
+{
+	if (X509_CRL_sign(crl, s->key, digest_for(s->key)) <= 0)
+		return dt_fail(err, DT_ERR_CRYPTO, "signing the CRL of %s failed", s->name);
+	return DT_OK;
+}
+
+const X509 *ca_signer_cert(const struct ca_signer *s)
+{
+	return s->cert;
+}
+
+static void signer_free(struct ca_signer *s)
+{
+	if (!s)
+		return;
+	EVP_PKEY_free(s->key);
+	X509_free(s->cert);
+	free(s);
+}
+
+void ca_keyring_free(struct ca_keyring *k)
+{
+	if (!k)
+		return;
+	for (int i = 0; i < k->n; i++)
+		signer_free(k->items[i]);
+	free(k);
+}
+
+struct ca_read_job {
+	const char *name;
+	struct store_ca ca;
+};
+
+static dt_code read_ca_job(struct store_txn *txn, void *arg, struct dt_error *err)
+{
+	struct ca_read_job *j = arg;
+
+	return txn->ops->ca_get(txn, j->name, &j->ca, err);
+}
+
+dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, const struct ca_signer **out,
+		      struct dt_error *err)
+{
+	struct ca_read_job *job = NULL;
+	struct ca_signer *s = NULL;
+	const unsigned char *p;
+	char file[DT_ID_BUF + 8];
+	dt_code rc = DT_OK;
+
+	*out = NULL;
+	pthread_mutex_lock(&ctx->keys_mu);
+	if (!ctx->keys && !(ctx->keys = calloc(1, sizeof(*ctx->keys)))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < ctx->keys->n; i++)
+		if (strcmp(ctx->keys->items[i]->name, name) == 0) {
+			*out = ctx->keys->items[i];
+			goto out;
+		}
+	if (ctx->keys->n == CA_KEYRING_MAX) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "too many CAs unlocked at once");
+		goto out;
+	}
+	if (!(job = calloc(1, sizeof(*job))) || !(s = calloc(1, sizeof(*s)))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	job->name = name;
+	if ((rc = store_read(ctx->store, read_ca_job, job, err)) != DT_OK)
+		goto out;
+	if (job->ca.info.revoked) {
+		rc = dt_fail(err, DT_ERR_STATE, "CA '%s' is revoked and cannot sign", name);
+		goto out;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	p = job->ca.cert;
+	if (!(s->cert = d2i_X509(NULL, &p, (long)job->ca.cert_len))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "the stored certificate of CA '%s' is damaged",
+			     name);
+		goto out;
+	}
+	snprintf(file, sizeof(file), "%s.key", name);
+	if ((rc = ca_key_load(ctx, file, &s->key, err)) != DT_OK)
+		goto out;
+	if (X509_check_private_key(s->cert, s->key) != 1) {
+		ERR_clear_error();
+		rc = dt_fail(err, DT_ERR_CRYPTO,
+			     "the key file of CA '%s' does not match its "
+			     "certificate",
+			     name);
+		goto out;
+	}
+	ctx->keys->items[ctx->keys->n++] = s;
+	*out = s;
+	s = NULL;
+out:
+	pthread_mutex_unlock(&ctx->keys_mu);
+	signer_free(s);
+	free(job);
+	return rc;
+}
+
+dt_code ca_signer_adopt(struct dt_ctx *ctx, const char *name, EVP_PKEY *key, X509 *cert,
+			const struct ca_signer **out, struct dt_error *err)
+{
+	struct ca_signer *s = NULL;
+	dt_code rc = DT_OK;
+
+	*out = NULL;
+	pthread_mutex_lock(&ctx->keys_mu);
+	if ((!ctx->keys && !(ctx->keys = calloc(1, sizeof(*ctx->keys)))) ||
+	    ctx->keys->n == CA_KEYRING_MAX || !(s = calloc(1, sizeof(*s)))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->key = key;
+	s->cert = cert;
+	ctx->keys->items[ctx->keys->n++] = s;
+	*out = s;
+	key = NULL;
+	cert = NULL;
+out:
+	pthread_mutex_unlock(&ctx->keys_mu);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return rc;
+}

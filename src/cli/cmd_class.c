@@ -1,0 +1,115 @@
+/*
+ * devtrust class: device class profiles (add, list, show).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static json_t *class_json(const struct dt_class *cl)
+{
+	json_t *kt = json_array(), *eku = json_array();
+
+	for (unsigned b = 1; b <= DT_KEY_ED25519; b <<= 1)
+		if (cl->key_types & b)
+			json_array_append_new(kt, json_string(dt_key_type_name(b)));
+	if (cl->eku & DT_EKU_CLIENT_AUTH)
+		json_array_append_new(eku, json_string("clientAuth"));
+	if (cl->eku & DT_EKU_SERVER_AUTH)
+		json_array_append_new(eku, json_string("serverAuth"));
+	return json_pack("{s:s,s:s,s:I,s:o,s:o,s:f,s:s,s:b}", "name", cl->name, "ca", cl->ca,
+			 "lifetime_s", (json_int_t)cl->lifetime_s, "key_types", kt, "eku", eku,
+			 "renew_at", cl->renew_at, "min_firmware", cl->min_firmware,
+			 "revoke_superseded", cl->revoke_superseded);
+}
+
+static int list_one(void *arg, const struct dt_class *cl)
+{
+	json_t *arr = arg;
+
+	if (arr)
+		return json_array_append_new(arr, class_json(cl));
+	printf("%-24s ca=%-16s lifetime=%llds renew_at=%.2f\n", cl->name, cl->ca,
+	       (long long)cl->lifetime_s, cl->renew_at);
+	return 0;
+}
+
+static int class_add(struct cli *c, const struct cli_args *a, const char *usage)
+{
+	struct dt_class cl;
+	struct dt_error err;
+	const char *v;
+	char *end = NULL;
+
+	dt_class_defaults(&cl);
+	if (dt_copy(cl.name, sizeof(cl.name), a->pos[1], "class name", &err) != DT_OK)
+		return cli_fail(c, &err);
+	if (!(v = cli_opt(a, "ca")))
+		return cli_usage(usage, "--ca is required: a class is bound to one issuing CA");
+	if (dt_copy(cl.ca, sizeof(cl.ca), v, "CA name", &err) != DT_OK)
+		return cli_fail(c, &err);
+	if ((v = cli_opt(a, "lifetime")) && dt_duration_parse(v, &cl.lifetime_s, &err) != DT_OK)
+		return cli_fail(c, &err);
+	if ((v = cli_opt(a, "key-types")) && dt_key_types_parse(v, &cl.key_types, &err) != DT_OK)
+		return cli_fail(c, &err);
+	if ((v = cli_opt(a, "eku")) && dt_eku_parse(v, &cl.eku, &err) != DT_OK)
+		return cli_fail(c, &err);
+	if ((v = cli_opt(a, "renew-at"))) {
+		cl.renew_at = strtod(v, &end);
+		if (!end || *end)
+			return cli_usage(usage, "--renew-at takes a fraction such as 0.66");
+	}
+	if ((v = cli_opt(a, "min-firmware")) &&
+	    dt_copy(cl.min_firmware, sizeof(cl.min_firmware), v, "minimum firmware", &err) != DT_OK)
+		return cli_fail(c, &err);
+	cl.revoke_superseded = cli_flag(a, "revoke-superseded");
+	if (dt_class_add(c->ctx, &cl, &err) != DT_OK || dt_class_get(c->ctx, cl.name, &cl, &err))
+		return cli_fail(c, &err);
+	if (c->json)
+		cli_json_print(class_json(&cl));
+	else
+		printf("added class %s (issuing CA %s, lifetime %llds)\n", cl.name, cl.ca,
+		       (long long)cl.lifetime_s);
+	return EXIT_OK;
+}
+
+int cmd_class(struct cli *c, int argc, char **argv)
+{
+	static const char usage[] =
+	    "devtrust class add NAME --ca CA [--lifetime 30d] [--key-types ec-p256,...] "
+	    "[--eku clientAuth,serverAuth] [--renew-at 0.66] [--min-firmware V] "
+	    "[--revoke-superseded] | list | show NAME";
+	struct cli_args a;
+	struct dt_error err;
+	struct dt_class cl;
+	int rc;
+
+	if ((rc = cli_parse(
+		 argc, argv,
+		 "ca= lifetime= key-types= eku= renew-at= min-firmware= revoke-superseded", 1, 2,
+		 usage, &a)) != 0)
+		return rc;
+	if (strcmp(a.pos[0], "list") != 0 && a.npos != 2)
+		return cli_usage(usage, "class %s needs a class name", a.pos[0]);
+	if ((rc = cli_open(c)) != 0)
+		return rc;
+	if (strcmp(a.pos[0], "add") == 0)
+		return class_add(c, &a, usage);
+	if (strcmp(a.pos[0], "list") == 0) {
+		json_t *arr = c->json ? json_array() : NULL;
+		if (dt_class_list(c->ctx, list_one, arr, &err) != DT_OK) {
+			json_decref(arr);
+			return cli_fail(c, &err);
+		}
+		if (arr)
+			cli_json_print(arr);
+		return EXIT_OK;
+	}
+	if (strcmp(a.pos[0], "show") == 0) {
+		if (dt_class_get(c->ctx, a.pos[1], &cl, &err) != DT_OK)
+			return cli_fail(c, &err);
+		cli_json_print(class_json(&cl));
+		return EXIT_OK;
+	}
+	return cli_usage(usage, "unknown class command '%s'", a.pos[0]);
+}

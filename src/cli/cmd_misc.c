@@ -1,0 +1,165 @@
+/*
+ * devtrust crl, report and audit.
+ */
+#include <openssl/crypto.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cmd_crl(struct cli *c, int argc, char **argv)
+{
+	static const char usage[] = "devtrust crl --ca CA [--out FILE]";
+	struct cli_args a;
+	struct dt_error err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	const char *out;
+	int rc;
+
+	if ((rc = cli_parse(argc, argv, "ca= out=", 0, 0, usage, &a)) != 0)
+		return rc;
+	if (!cli_opt(&a, "ca"))
+		return cli_usage(usage, "--ca is required (an issuing CA, or root)");
+	if ((rc = cli_open(c)) != 0)
+		return rc;
+	if (dt_crl_generate(c->ctx, cli_opt(&a, "ca"), &der, &len, &err) != DT_OK)
+		return cli_fail(c, &err);
+	out = cli_opt(&a, "out");
+	if (out)
+		rc = cli_write_file(c, out, der, len);
+	else
+		rc = fwrite(der, 1, len, stdout) == len ? EXIT_OK : EXIT_REFUSED;
+	OPENSSL_free(der);
+	if (rc == EXIT_OK && out && !c->json)
+		printf("wrote the CRL of %s to %s (%zu bytes)\n", cli_opt(&a, "ca"), out, len);
+	return rc;
+}
+
+struct report_out {
+	json_t *arr;
+	long count;
+};
+
+static int print_finding(void *arg, const struct dt_finding *f)
+{
+	struct report_out *o = arg;
+	char na[32];
+
+	o->count++;
+	cli_time(f->not_after, na, sizeof(na));
+	if (o->arr)
+		return json_array_append_new(
+		    o->arr,
+		    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "kind",
+			      dt_finding_kind_name(f->kind), "device", f->device_id, "class",
+			      f->class_name, "state", dt_state_name(f->state), "criticality",
+			      dt_criticality_name(f->criticality), "serial", f->serial, "not_after",
+			      f->not_after ? na : "", "detail", f->detail));
+	printf("%-30s %-24s %-13s %-32s %s\n", dt_finding_kind_name(f->kind), f->device_id,
+	       dt_criticality_name(f->criticality), f->serial[0] ? f->serial : "-", f->detail);
+	return 0;
+}
+
+int cmd_report(struct cli *c, int argc, char **argv)
+{
+	static const char usage[] =
+	    "devtrust report expiring [--within 30d] | drift | duplicates | weak";
+	struct cli_args a;
+	struct dt_error err;
+	struct report_out o = {NULL, 0};
+	const char *kind;
+	dt_code code;
+	int rc;
+
+	if ((rc = cli_parse(argc, argv, "within=", 1, 1, usage, &a)) != 0)
+		return rc;
+	kind = a.pos[0];
+	if ((rc = cli_open(c)) != 0)
+		return rc;
+	o.arr = c->json ? json_array() : NULL;
+	if (strcmp(kind, "expiring") == 0) {
+		int64_t within = 30 * 86400;
+		if (cli_opt(&a, "within") &&
+		    dt_duration_parse(cli_opt(&a, "within"), &within, &err) != DT_OK) {
+			json_decref(o.arr);
+			return cli_fail(c, &err);
+		}
+		code = dt_report_expiring(c->ctx, within, print_finding, &o, &err);
+	} else if (strcmp(kind, "drift") == 0) {
+		code = dt_report_drift(c->ctx, print_finding, &o, &err);
+	} else if (strcmp(kind, "duplicates") == 0) {
+		code = dt_report_duplicates(c->ctx, print_finding, &o, &err);
+	} else if (strcmp(kind, "weak") == 0) {
+		code = dt_report_weak(c->ctx, print_finding, &o, &err);
+	} else {
+		json_decref(o.arr);
+		return cli_usage(usage, "unknown report '%s'", kind);
+	}
+	if (code != DT_OK) {
+		json_decref(o.arr);
+		return cli_fail(c, &err);
+	}
+	if (o.arr)
+		cli_json_print(o.arr);
+	else if (o.count == 0)
+		printf("no findings\n");
+	return EXIT_OK;
+}
+
+static int print_event(void *arg, const struct dt_audit_event *e)
+{
+	json_t *arr = arg;
+	char t[32];
+
+	cli_time(e->time, t, sizeof(t));
+	if (arr)
+		return json_array_append_new(
+		    arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)e->seq,
+				   "time", t, "actor", e->actor, "action", e->action, "object",
+				   e->object, "reason", e->reason, "details", e->details, "hash",
+				   e->hash));
+	printf("%6lld %s %-16s %-18s %-34s %s\n", (long long)e->seq, t, e->actor, e->action,
+	       e->object, e->reason);
+	return 0;
+}
+
+int cmd_audit(struct cli *c, int argc, char **argv)
+{
+	static const char usage[] = "devtrust audit verify | list [--object ID]";
+	struct cli_args a;
+	struct dt_error err;
+	int rc;
+
+	if ((rc = cli_parse(argc, argv, "object=", 1, 1, usage, &a)) != 0)
+		return rc;
+	if ((rc = cli_open(c)) != 0)
+		return rc;
+	if (strcmp(a.pos[0], "verify") == 0) {
+		int64_t checked = 0, bad = 0;
+		dt_code code = dt_audit_verify(c->ctx, &checked, &bad, &err);
+
+		if (code != DT_OK && code != DT_ERR_STATE)
+			return cli_fail(c, &err);
+		if (c->json)
+			cli_json_print(json_pack("{s:b,s:I,s:I,s:s}", "ok", code == DT_OK,
+						 "verified", (json_int_t)checked, "first_broken",
+						 (json_int_t)bad, "message",
+						 code == DT_OK ? "" : err.msg));
+		else if (code == DT_OK)
+			printf("audit chain intact: %lld events verified\n", (long long)checked);
+		if (code != DT_OK)
+			fprintf(stderr, "devtrust: %s\n", err.msg);
+		return code == DT_OK ? EXIT_OK : EXIT_REFUSED;
+	}
+	if (strcmp(a.pos[0], "list") == 0) {
+		json_t *arr = c->json ? json_array() : NULL;
+		if (dt_audit_list(c->ctx, cli_opt(&a, "object"), print_event, arr, &err) != DT_OK) {
+			json_decref(arr);
+			return cli_fail(c, &err);
+		}
+		if (arr)
+			cli_json_print(arr);
+		return EXIT_OK;
+	}
+	return cli_usage(usage, "unknown audit command '%s'", a.pos[0]);
+}

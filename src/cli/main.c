@@ -1,0 +1,99 @@
+/*
+ * devtrust: the command line. Global options may stand anywhere; the first
+ * word names the noun, the rest goes to that noun's command file.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define VERSION "0.1.0"
+
+static const char usage_text[] =
+    "usage: devtrust [--data DIR] [--json] [--passphrase-file FILE] [--actor NAME] COMMAND\n"
+    "\n"
+    "  init --org ORG [--public-url URL]       create a data dir and its CA hierarchy\n"
+    "  ca add|list|show|cert|revoke ...         issuing CAs\n"
+    "  class add|list|show ...                  device class profiles\n"
+    "  device add|import|list|show|token ...    inventory\n"
+    "  device suspend|resume|retire|compromised ID [--reason TEXT]\n"
+    "  cert issue|revoke|list|show ...          certificates\n"
+    "  crl --ca CA [--out FILE]                 generate a CRL (DER)\n"
+    "  report expiring|drift|duplicates|weak    findings\n"
+    "  audit verify|list                        the hash-chained audit log\n"
+    "  version\n"
+    "\n"
+    "Data dir: --data, else $DEVTRUST_DATA, else ./devtrust-data.\n"
+    "Exit status: 0 success, 1 refused, 2 usage. See devtrust(8).\n";
+
+/* Removes the global options from argv, wherever they stand. */
+static int take_globals(struct cli *c, int *argc, char **argv)
+{
+	int out = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		const char **dst = NULL;
+
+		if (strcmp(a, "--json") == 0) {
+			c->json = 1;
+			continue;
+		}
+		if (strcmp(a, "--data") == 0)
+			dst = &c->data_dir;
+		else if (strcmp(a, "--passphrase-file") == 0)
+			dst = &c->passphrase_file;
+		else if (strcmp(a, "--actor") == 0)
+			dst = &c->actor;
+		if (dst) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "devtrust: %s needs a value\n", a);
+				return EXIT_USAGE;
+			}
+			*dst = argv[++i];
+			continue;
+		}
+		argv[out++] = argv[i];
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *noun;
+		int (*fn)(struct cli *, int, char **);
+	} nouns[] = {
+	    {"init", cmd_init}, {"ca", cmd_ca},	  {"class", cmd_class},	  {"device", cmd_device},
+	    {"cert", cmd_cert}, {"crl", cmd_crl}, {"report", cmd_report}, {"audit", cmd_audit},
+	};
+	struct cli c;
+	const char *env = getenv("DEVTRUST_DATA");
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.prog = argv[0];
+	c.data_dir = env && *env ? env : "./devtrust-data";
+	if ((rc = take_globals(&c, &argc, argv)) != 0)
+		return rc;
+	if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("devtrust %s\n", VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(nouns) / sizeof(nouns[0]); i++) {
+		if (strcmp(argv[1], nouns[i].noun) == 0) {
+			rc = nouns[i].fn(&c, argc - 2, argv + 2);
+			dt_close(c.ctx);
+			return rc;
+		}
+	}
+	fprintf(stderr, "devtrust: unknown command '%s'\n%s", argv[1], usage_text);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,37 @@
+/*
+ * Every size and count limit on outside input, in one place, each with the
+ * reason for its value. Parsers name the limit in their errors.
+ */
+#ifndef DT_LIMITS_H
+#define DT_LIMITS_H
+
+/* A P-384 or RSA-4096 CSR with a few attributes is under 2 KiB; 16 KiB leaves
+ * room for PEM armour and extensions without admitting memory abuse. */
+#define DT_MAX_CSR_BYTES (16 * 1024)
+/* RFC 5280 section 4.1.2.2: serial numbers are at most 20 octets. */
+#define DT_MAX_SERIAL_OCTETS 20
+/* Our serials are 16 random octets (128 bits); hex text is 32 characters. */
+#define DT_SERIAL_OCTETS 16
+/* Device ids go into the CN, a URN and an HTTP Basic user name. X.520 ub-common-name = 64. */
+#define DT_MAX_ID_LEN 64
+/* X.520 ub-serial-number = 64. */
+#define DT_MAX_SERIAL_LEN 64
+/* Free-text inventory fields (owner, location, model...). */
+#define DT_MAX_FIELD_LEN 256
+/* Class and CA names appear in URL paths (/.well-known/est/<class>, /crl/<ca>.crl). */
+#define DT_MAX_NAME_LEN 64
+/* Reasons written into the audit log. */
+#define DT_MAX_REASON_LEN 512
+/* One CSV line of the import file: nine fields of at most 256 bytes plus quoting. */
+#define DT_MAX_CSV_LINE (4 * 1024)
+/* A fleet import larger than this should be split: it is one transaction. */
+#define DT_MAX_CSV_ROWS (10 * 1000 * 1000)
+/* The public URL is copied into every certificate's AIA and CRL DP. */
+#define DT_MAX_URL_LEN 200
+/* Passphrases read from files or the environment. */
+#define DT_MAX_PASSPHRASE_LEN 1024
+/* Lifetimes: at least one minute, at most 20 years (the root's lifetime). */
+#define DT_MIN_LIFETIME_S 60
+#define DT_MAX_LIFETIME_S (20LL * 366 * 24 * 3600)
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * Time, hex, randomness and input validation shared by every module.
+ */
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+
+int64_t dt_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void dt_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+dt_code dt_random(unsigned char *buf, size_t n, struct dt_error *err)
+{
+	if (n > (size_t)INT32_MAX || RAND_bytes(buf, (int)n) != 1)
+		return dt_fail(err, DT_ERR_CRYPTO, "the random number generator failed");
+	return DT_OK;
+}
+
+void dt_sha256(const void *data, size_t n, unsigned char out[32])
+{
+	unsigned int len = 32;
+
+	if (EVP_Digest(data, n, out, &len, EVP_sha256(), NULL) != 1)
+		memset(out, 0, 32);
+}
+
+static dt_code check_len(const char *what, const char *s, size_t max, struct dt_error *err)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0)
+		return dt_fail(err, DT_ERR_INVALID, "%s is empty", what);
+	if (n > max)
+		return dt_fail(err, DT_ERR_INVALID, "%s is %zu bytes long; the limit is %zu", what,
+			       n, max);
+	return DT_OK;
+}
+
+dt_code dt_check_id(const char *what, const char *s, struct dt_error *err)
+{
+	dt_code rc;
+
+	if ((rc = check_len(what, s, DT_MAX_ID_LEN, err)) != DT_OK)
+		return rc;
+	for (const char *p = s; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return dt_fail(err, DT_ERR_INVALID,
+				       "%s '%.64s' has '%c': use letters, digits, '.', '_' and '-'",
+				       what, s, c >= 0x20 && c < 0x7f ? c : '?');
+	}
+	if (s[0] == '.' || s[0] == '-')
+		return dt_fail(err, DT_ERR_INVALID, "%s '%.64s' must start with a letter or digit",
+			       what, s);
+	return DT_OK;
+}
+
+dt_code dt_check_name(const char *what, const char *s, struct dt_error *err)
+{
+	dt_code rc;
+
+	if ((rc = check_len(what, s, DT_MAX_NAME_LEN, err)) != DT_OK)
+		return rc;
+	for (const char *p = s; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return dt_fail(
+			    err, DT_ERR_INVALID,
+			    "%s '%.64s' has '%c': use lower-case letters, digits and '-'", what, s,
+			    c >= 0x20 && c < 0x7f ? c : '?');
+	}
+	if (s[0] == '-')
+		return dt_fail(err, DT_ERR_INVALID, "%s '%.64s' must start with a letter or digit",
+			       what, s);
+	return DT_OK;
+}
+
+dt_code dt_check_text(const char *what, const char *s, size_t max, struct dt_error *err)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > max)
+		return dt_fail(err, DT_ERR_INVALID, "%s is %zu bytes long; the limit is %zu", what,
+			       n, max);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return dt_fail(err, DT_ERR_INVALID,
+				       "%s has a control character at byte %zu", what, i + 1);
+	}
+	return DT_OK;
+}
+
+dt_code dt_copy(char *dst, size_t cap, const char *src, const char *what, struct dt_error *err)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= cap)
+		return dt_fail(err, DT_ERR_INVALID, "%s is %zu bytes long; the limit is %zu", what,
+			       n, cap - 1);
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+	return DT_OK;
+}

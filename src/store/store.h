@@ -1,0 +1,154 @@
+/*
+ * The store interface. ca, inventory, audit and report talk to the database
+ * only through these operations; store_sqlite.c is the embedded backend and a
+ * PostgreSQL backend implements the same table of operations. No SQL leaves
+ * the store, and the store never signs anything.
+ */
+#ifndef DT_STORE_H
+#define DT_STORE_H
+
+#include "devtrust/audit.h"
+#include "devtrust/inventory.h"
+#include "devtrust/pki.h"
+#include "devtrust/report.h"
+
+/* Largest DER certificate we keep for a CA or signer (RSA-4096 chains fit). */
+#define STORE_CA_DER_MAX 8192
+
+struct store;
+struct store_txn;
+
+/* A unit of work run inside a transaction; a non-OK return rolls it back. */
+typedef dt_code (*store_job_fn)(struct store_txn *txn, void *arg, struct dt_error *err);
+
+struct store_ca {
+	struct dt_ca_info info;
+	unsigned char cert[STORE_CA_DER_MAX];
+	size_t cert_len;
+	unsigned char ocsp_cert[STORE_CA_DER_MAX];
+	size_t ocsp_cert_len;
+};
+
+struct store_cert {
+	struct dt_cert_info info;
+	unsigned char spki_hash[32];
+	const unsigned char *der; /* insert: borrowed; get: owned by the caller (free()) */
+	size_t der_len;
+};
+
+/* One revoked entry for a CRL, in ascending serial order. */
+struct store_revoked {
+	const char *serial; /* hex */
+	int64_t revoked_at;
+	int reason;
+};
+
+struct store_audit_row {
+	struct dt_audit_event ev;
+	unsigned char prev_hash[32];
+	unsigned char hash[32];
+};
+
+typedef int (*store_revoked_cb)(void *arg, const struct store_revoked *r);
+typedef int (*store_ca_cb)(void *arg, const struct store_ca *ca);
+typedef int (*store_audit_cb)(void *arg, const struct store_audit_row *row);
+typedef int (*store_serial_cb)(void *arg, const char *serial);
+
+struct store_ops {
+	dt_code (*setting_get)(struct store_txn *, const char *key, char *buf, size_t len,
+			       struct dt_error *);
+	dt_code (*setting_set)(struct store_txn *, const char *key, const char *value,
+			       struct dt_error *);
+
+	dt_code (*ca_insert)(struct store_txn *, const struct store_ca *, struct dt_error *);
+	dt_code (*ca_get)(struct store_txn *, const char *name, struct store_ca *,
+			  struct dt_error *);
+	dt_code (*ca_list)(struct store_txn *, store_ca_cb, void *, struct dt_error *);
+	/* Increments and returns the CA's CRL number; never reused. */
+	dt_code (*ca_next_crl_number)(struct store_txn *, const char *name, int64_t *,
+				      struct dt_error *);
+	dt_code (*ca_set_revoked)(struct store_txn *, const char *name, int64_t at, int reason,
+				  struct dt_error *);
+
+	dt_code (*class_insert)(struct store_txn *, const struct dt_class *, struct dt_error *);
+	dt_code (*class_get)(struct store_txn *, const char *name, struct dt_class *,
+			     struct dt_error *);
+	dt_code (*class_list)(struct store_txn *, dt_class_cb, void *, struct dt_error *);
+
+	dt_code (*device_insert)(struct store_txn *, const struct dt_device *,
+				 const unsigned char *token_hash, struct dt_error *);
+	dt_code (*device_get)(struct store_txn *, const char *id, struct dt_device *,
+			      unsigned char token_hash[32], struct dt_error *);
+	dt_code (*device_list)(struct store_txn *, const struct dt_device_filter *, dt_device_cb,
+			       void *, struct dt_error *);
+	dt_code (*device_set_state)(struct store_txn *, const char *id, enum dt_state, int64_t now,
+				    struct dt_error *);
+	/* token_hash NULL clears the token. */
+	dt_code (*device_set_token)(struct store_txn *, const char *id,
+				    const unsigned char *token_hash, int64_t expires,
+				    struct dt_error *);
+
+	dt_code (*cert_insert)(struct store_txn *, const struct store_cert *, struct dt_error *);
+	/* der may be NULL when the caller only wants the info. */
+	dt_code (*cert_get)(struct store_txn *, const char *serial, struct store_cert *,
+			    int with_der, struct dt_error *);
+	dt_code (*cert_list)(struct store_txn *, const struct dt_cert_filter *, dt_cert_cb, void *,
+			     struct dt_error *);
+	/* Certificates carrying this public key (any device, any status). */
+	dt_code (*cert_by_spki)(struct store_txn *, const unsigned char spki_hash[32], dt_cert_cb,
+				void *, struct dt_error *);
+	/*
+	 * Moves every certificate of the scope whose status is in from_mask
+	 * (1 << status) to status `to`, reporting each changed serial. Scope: exactly
+	 * one of device_id, class_name, ca in the filter.
+	 */
+	dt_code (*cert_set_status)(struct store_txn *, const struct dt_cert_filter *scope,
+				   unsigned from_mask, enum dt_cert_status to, int reason,
+				   int64_t at, store_serial_cb, void *, int64_t *changed,
+				   struct dt_error *);
+	/* Revoked and held certificates of a CA still within validity, by serial. */
+	dt_code (*cert_revoked_each)(struct store_txn *, const char *ca, int64_t now,
+				     store_revoked_cb, void *, struct dt_error *);
+
+	dt_code (*audit_last)(struct store_txn *, int64_t *seq, unsigned char hash[32],
+			      struct dt_error *);
+	dt_code (*audit_append)(struct store_txn *, const struct store_audit_row *,
+				struct dt_error *);
+	dt_code (*audit_each)(struct store_txn *, const char *object, store_audit_cb, void *,
+			      struct dt_error *);
+
+	/* Report queries: each emits findings in the order an operator reads them. */
+	dt_code (*report_expiring)(struct store_txn *, int64_t now, int64_t before, dt_finding_cb,
+				   void *, struct dt_error *);
+	dt_code (*report_drift)(struct store_txn *, int64_t now, dt_finding_cb, void *,
+				struct dt_error *);
+	dt_code (*report_duplicates)(struct store_txn *, dt_finding_cb, void *, struct dt_error *);
+	dt_code (*report_weak)(struct store_txn *, int64_t now, dt_finding_cb, void *,
+			       struct dt_error *);
+};
+
+struct store_txn {
+	const struct store_ops *ops;
+};
+
+struct store_open_opts {
+	const char *path;
+	int create;	  /* 1: create the database (init); 0: it must exist */
+	int group_commit; /* 1: a writer thread batches concurrent write jobs */
+};
+
+DT_MUST_USE dt_code store_open_sqlite(const struct store_open_opts *o, struct store **out,
+				      struct dt_error *err);
+void store_close(struct store *s);
+/* Runs job in a read-only snapshot. */
+DT_MUST_USE dt_code store_read(struct store *s, store_job_fn job, void *arg, struct dt_error *err);
+/*
+ * Runs job in a write transaction and returns only after it is durably
+ * committed (fsync). Concurrent callers share one commit (group commit).
+ */
+DT_MUST_USE dt_code store_write(struct store *s, store_job_fn job, void *arg, struct dt_error *err);
+
+/* Schema version of the open database (numbered migrations). */
+int store_schema_version(struct store *s);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * The SQLite engine behind store.h: WAL mode with synchronous=FULL so a
+ * commit is on disk when it returns, a pool of read connections, and one
+ * writer that group-commits concurrent write jobs into one transaction and
+ * one fsync.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_sqlite.h"
+
+/* Read connections kept open; more concurrent readers open extra ones. */
+#define SQ_POOL_MAX 16
+/* A writer blocked by another process waits this long before failing. */
+#define SQ_BUSY_TIMEOUT_MS 15000
+/* Jobs one group commit may carry; bounds the latency of the first one. */
+#define SQ_GROUP_MAX 512
+
+struct sq_job {
+	store_job_fn fn;
+	void *arg;
+	struct dt_error *err;
+	dt_code rc;
+	int done;
+	struct sq_job *next;
+};
+
+struct store {
+	char *path;
+	struct sq_conn *writer;
+	pthread_mutex_t pool_mu;
+	struct sq_conn *pool[SQ_POOL_MAX];
+	int pool_n;
+
+	int group;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;
+	pthread_cond_t done_cv;
+	struct sq_job *head;
+	struct sq_job *tail;
+	int stopping;
+	pthread_mutex_t inline_mu;
+};
+
+dt_code sq_error(struct sq_conn *c, struct dt_error *err, const char *what)
+{
+	int code = sqlite3_extended_errcode(c->db);
+
+	if ((code & 0xff) == SQLITE_CONSTRAINT)
+		return dt_fail(err, DT_ERR_EXISTS, "store: %s: %s", what, sqlite3_errmsg(c->db));
+	return dt_fail(err, DT_ERR_IO, "store: %s: %s", what, sqlite3_errmsg(c->db));
+}
+
+sqlite3_stmt *sq_stmt(struct sq_conn *c, int id, const char *sql, struct dt_error *err)
+{
+	if (id < 0 || id >= SQ_MAX_STMTS) {
+		dt_fail(err, DT_ERR_INTERNAL, "store: statement id %d out of range", id);
+		return NULL;
+	}
+	if (!c->stmts[id] && sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+						&c->stmts[id], NULL) != SQLITE_OK) {
+		sq_error(c, err, "prepare");
+		return NULL;
+	}
+	sqlite3_reset(c->stmts[id]);
+	sqlite3_clear_bindings(c->stmts[id]);
+	return c->stmts[id];
+}
+
+void sq_text(sqlite3_stmt *st, int col, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+
+	if (len == 0)
+		return;
+	if (n >= len)
+		n = len - 1;
+	if (n)
+		memcpy(buf, t, n);
+	buf[n] = '\0';
+}
+
+static void conn_close(struct sq_conn *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < SQ_MAX_STMTS; i++)
+		sqlite3_finalize(c->stmts[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static dt_code conn_open(const char *path, int create, struct sq_conn **out, struct dt_error *err)
+{
+	struct sq_conn *c = NULL;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	dt_code rc = DT_OK;
+	char *emsg = NULL;
+
+	*out = NULL;
+	if (!(c = calloc(1, sizeof(*c))))
+		return dt_fail(err, DT_ERR_INTERNAL, "store: out of memory");
+	c->txn.ops = &sq_ops;
+	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+		rc = dt_fail(err, DT_ERR_IO, "store: cannot open %s: %s", path,
+			     c->db ? sqlite3_errmsg(c->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
+	/* WAL lets readers run beside the writer; FULL syncs the WAL at every commit. */
+	if (sqlite3_exec(c->db,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+			 "PRAGMA cache_size=-16000;",
+			 NULL, NULL, &emsg) != SQLITE_OK) {
+		rc = dt_fail(err, DT_ERR_IO, "store: cannot configure %s: %s", path,
+			     emsg ? emsg : "unknown error");
+		sqlite3_free(emsg);
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+out:
+	conn_close(c);
+	return rc;
+}
+
+/* Runs a batch of write jobs in one transaction, each isolated by a savepoint. */
+static void run_batch(struct store *s, struct sq_job *jobs)
+{
+	struct sq_conn *c = s->writer;
+	struct sq_job *j;
+	char *emsg = NULL;
+	int any_ok = 0;
+
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &emsg) != SQLITE_OK) {
+		for (j = jobs; j; j = j->next)
+			j->rc = dt_fail(j->err, DT_ERR_IO, "store: cannot begin a write: %s",
+					emsg ? emsg : "busy");
+		sqlite3_free(emsg);
+		return;
+	}
+	for (j = jobs; j; j = j->next) {
+		if (sqlite3_exec(c->db, "SAVEPOINT job", NULL, NULL, NULL) != SQLITE_OK) {
+			j->rc = sq_error(c, j->err, "savepoint");
+			continue;
+		}
+		j->rc = j->fn(&c->txn, j->arg, j->err);
+		if (j->rc != DT_OK)
+			sqlite3_exec(c->db, "ROLLBACK TO job", NULL, NULL, NULL);
+		else
+			any_ok = 1;
+		sqlite3_exec(c->db, "RELEASE job", NULL, NULL, NULL);
+	}
+	if (!any_ok) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return;
+	}
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
+		for (j = jobs; j; j = j->next)
+			if (j->rc == DT_OK)
+				j->rc = dt_fail(j->err, DT_ERR_IO, "store: commit failed: %s",
+						emsg ? emsg : "unknown error");
+		sqlite3_free(emsg);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct store *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct sq_job *batch, *last;
+		int n = 1;
+
+		while (!s->head && !s->stopping)
+			pthread_cond_wait(&s->work_cv, &s->mu);
+		if (!s->head && s->stopping)
+			break;
+		batch = last = s->head;
+		while (last->next && n < SQ_GROUP_MAX) {
+			last = last->next;
+			n++;
+		}
+		s->head = last->next;
+		if (!s->head)
+			s->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->mu);
+
+		run_batch(s, batch);
+
+		pthread_mutex_lock(&s->mu);
+		for (struct sq_job *j = batch; j; j = j->next)
+			j->done = 1;
+		pthread_cond_broadcast(&s->done_cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+dt_code store_write(struct store *s, store_job_fn fn, void *arg, struct dt_error *err)
+{
+	struct dt_error local;
+	struct sq_job job = {.fn = fn, .arg = arg, .err = err ? err : &local};
+
+	if (!s->group) {
+		pthread_mutex_lock(&s->inline_mu);
+		run_batch(s, &job);
+		pthread_mutex_unlock(&s->inline_mu);
+		return job.rc;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (s->tail)
+		s->tail->next = &job;
+	else
+		s->head = &job;
+	s->tail = &job;
+	pthread_cond_signal(&s->work_cv);
+	while (!job.done)
+		pthread_cond_wait(&s->done_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	return job.rc;
+}
+
+dt_code store_read(struct store *s, store_job_fn fn, void *arg, struct dt_error *err)
+{
+	struct sq_conn *c = NULL;
+	dt_code rc;
+
+	pthread_mutex_lock(&s->pool_mu);
+	if (s->pool_n > 0)
+		c = s->pool[--s->pool_n];
+	pthread_mutex_unlock(&s->pool_mu);
+	if (!c && (rc = conn_open(s->path, 0, &c, err)) != DT_OK)
+		return rc;
+	if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sq_error(c, err, "begin read");
+	} else {
+		rc = fn(&c->txn, arg, err);
+		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	}
+	pthread_mutex_lock(&s->pool_mu);
+	if (s->pool_n < SQ_POOL_MAX) {
+		s->pool[s->pool_n++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&s->pool_mu);
+	conn_close(c);
+	return rc;
+}
+
+int store_schema_version(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(s->writer->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+dt_code store_open_sqlite(const struct store_open_opts *o, struct store **out, struct dt_error *err)
+{
+	struct store *s = NULL;
+	dt_code rc = DT_OK;
+
+	*out = NULL;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->path = strdup(o->path))) {
+		free(s);
+		return dt_fail(err, DT_ERR_INTERNAL, "store: out of memory");
+	}
+	pthread_mutex_init(&s->pool_mu, NULL);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->inline_mu, NULL);
+	pthread_cond_init(&s->work_cv, NULL);
+	pthread_cond_init(&s->done_cv, NULL);
+	if ((rc = conn_open(o->path, o->create, &s->writer, err)) != DT_OK)
+		goto out;
+	if ((rc = sq_migrate(s->writer->db, err)) != DT_OK)
+		goto out;
+	if (o->group_commit) {
+		if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+			rc = dt_fail(err, DT_ERR_INTERNAL, "store: cannot start the writer thread");
+			goto out;
+		}
+		s->group = 1;
+	}
+	*out = s;
+	s = NULL;
+out:
+	store_close(s);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->group) {
+		pthread_mutex_lock(&s->mu);
+		s->stopping = 1;
+		pthread_cond_signal(&s->work_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	for (int i = 0; i < s->pool_n; i++)
+		conn_close(s->pool[i]);
+	conn_close(s->writer);
+	pthread_mutex_destroy(&s->pool_mu);
+	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->inline_mu);
+	pthread_cond_destroy(&s->work_cv);
+	pthread_cond_destroy(&s->done_cv);
+	free(s->path);
+	free(s);
+}
