@@ -29,6 +29,50 @@ static dt_code set_subject(X509 *x, const char *org, const struct dt_device *d,
 	return DT_OK;
 }
 
+/*
+ * Moves the CSR's SubjectPublicKeyInfo into the certificate as it is.
+ * X509_set_pubkey() would encode the key and decode it again through
+ * OpenSSL 3.0's provider decoders, which costs more than the signature.
+ */
+static int copy_spki(X509 *x, X509_REQ *req)
+{
+	ASN1_OBJECT *alg = NULL;
+	const unsigned char *bits = NULL;
+	int bits_len = 0, ptype;
+	const void *pval = NULL;
+	X509_ALGOR *algor = NULL;
+	ASN1_OBJECT *alg_dup = NULL;
+	void *pval_dup = NULL;
+	unsigned char *bits_dup = NULL;
+
+	if (X509_PUBKEY_get0_param(&alg, &bits, &bits_len, &algor, X509_REQ_get_X509_PUBKEY(req)) !=
+		1 ||
+	    bits_len <= 0)
+		return 0;
+	X509_ALGOR_get0(NULL, &ptype, &pval, algor);
+	if (!(alg_dup = OBJ_dup(alg)) || !(bits_dup = OPENSSL_memdup(bits, (size_t)bits_len)))
+		goto fail;
+	if (ptype == V_ASN1_OBJECT && !(pval_dup = OBJ_dup(pval)))
+		goto fail;
+	if (ptype == V_ASN1_SEQUENCE && !(pval_dup = ASN1_STRING_dup(pval)))
+		goto fail;
+	if (ptype != V_ASN1_OBJECT && ptype != V_ASN1_SEQUENCE && ptype != V_ASN1_NULL &&
+	    ptype != V_ASN1_UNDEF)
+		goto fail;
+	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), alg_dup, ptype, pval_dup, bits_dup,
+				   bits_len) != 1)
+		goto fail;
+	return 1;
+fail:
+	ASN1_OBJECT_free(alg_dup);
+	if (ptype == V_ASN1_OBJECT)
+		ASN1_OBJECT_free(pval_dup);
+	else
+		ASN1_STRING_free(pval_dup);
+	OPENSSL_free(bits_dup);
+	return 0;
+}
+
 static void device_urn(const struct dt_ctx *ctx, const struct dt_device *d, char *out, size_t cap)
 {
 	snprintf(out, cap, "urn:devtrust:%s:%s:%s", ctx->org, d->class_name, d->id);
@@ -255,7 +299,7 @@ dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
 	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, -BACKDATE_S, NULL) ||
 	    !X509_time_adj_ex(X509_getm_notAfter(x), 0, (long)(not_after - now), NULL) ||
-	    X509_set_pubkey(x, X509_REQ_get0_pubkey(csr->req)) != 1) {
+	    copy_spki(x, csr->req) != 1) {
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot fill the certificate of device '%s'",
 			     d->id);
 		goto out;

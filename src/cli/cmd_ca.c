@@ -62,6 +62,9 @@ static int ca_cert(struct cli *c, const struct cli_args *a)
 			rc = cli_fail(c, &err);
 		} else if (out) {
 			rc = cli_write_file(c, out, pem, (size_t)n);
+		} else if (c->json) {
+			cli_json_print(
+			    json_pack("{s:s,s:s%}", "name", a->pos[1], "pem", pem, (size_t)n));
 		} else {
 			fwrite(pem, 1, (size_t)n, stdout);
 		}

@@ -30,8 +30,18 @@ int cmd_crl(struct cli *c, int argc, char **argv)
 	else
 		rc = fwrite(der, 1, len, stdout) == len ? EXIT_OK : EXIT_REFUSED;
 	OPENSSL_free(der);
-	if (rc == EXIT_OK && out && !c->json)
+	if (rc != EXIT_OK || !out)
+		return rc;
+	if (c->json) {
+		struct dt_ca_info info;
+		if (dt_ca_get(c->ctx, cli_opt(&a, "ca"), &info, &err) != DT_OK)
+			return cli_fail(c, &err);
+		cli_json_print(json_pack("{s:s,s:I,s:s,s:I}", "ca", info.name, "crl_number",
+					 (json_int_t)info.crl_number, "out", out, "bytes",
+					 (json_int_t)len));
+	} else {
 		printf("wrote the CRL of %s to %s (%zu bytes)\n", cli_opt(&a, "ca"), out, len);
+	}
 	return rc;
 }
 

@@ -146,6 +146,8 @@ dt_code dt_read_passphrase(const char *file, const char *data_dir, char **out, s
 		return DT_OK;
 	}
 	if (!file) {
+		if (!data_dir)
+			return dt_fail(err, DT_ERR_AUTH, "no passphrase for the CA keys");
 		if ((rc = dt_path(path, sizeof(path), data_dir, "secrets/passphrase", err)) !=
 		    DT_OK)
 			return rc;

@@ -94,7 +94,7 @@ dt_code inv_token_verify(const struct dt_device *d, const unsigned char stored[3
 dt_code inv_device_insert(struct store_txn *txn, const char *actor, struct dt_device *d,
 			  char token[DT_TOKEN_BUF], const char *why, struct dt_error *err)
 {
-	unsigned char hash[32];
+	unsigned char hash[32] = {0};
 	char details[160];
 	dt_code rc;
 

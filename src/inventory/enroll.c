@@ -106,7 +106,9 @@ static dt_code commit_job(struct store_txn *txn, void *arg, struct dt_error *err
 	sc.der_len = j->issued.der_len;
 	if ((rc = txn->ops->cert_insert(txn, &sc, err)) != DT_OK)
 		return rc;
-	if (j->opts && j->opts->token &&
+	/* A bootstrap token is single use: enrollment with it, or the first
+	 * certificate by any path, ends it. */
+	if (((j->opts && j->opts->token) || j->dev.state == DT_STATE_REGISTERED) &&
 	    (rc = txn->ops->device_set_token(txn, j->device_id, NULL, 0, err)) != DT_OK)
 		return rc;
 	snprintf(details, sizeof(details),

@@ -89,7 +89,7 @@ static dt_code import_row(struct store_txn *txn, struct import_job *j, const int
 {
 	struct dt_device d;
 	struct dt_class cl;
-	char token[DT_TOKEN_BUF];
+	char token[DT_TOKEN_BUF] = "";
 	const char *field = NULL;
 	char why[96];
 	dt_code rc;

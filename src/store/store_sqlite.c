@@ -205,7 +205,7 @@ static void *writer_main(void *arg)
 
 dt_code store_write(struct store *s, store_job_fn fn, void *arg, struct dt_error *err)
 {
-	struct dt_error local;
+	struct dt_error local = {DT_OK, ""};
 	struct sq_job job = {.fn = fn, .arg = arg, .err = err ? err : &local};
 
 	if (!s->group) {
@@ -214,12 +214,13 @@ dt_code store_write(struct store *s, store_job_fn fn, void *arg, struct dt_error
 		pthread_mutex_unlock(&s->inline_mu);
 		return job.rc;
 	}
+	/* The job lives on this stack until the writer marks it done below. */
 	pthread_mutex_lock(&s->mu);
 	if (s->tail)
 		s->tail->next = &job;
 	else
-		s->head = &job;
-	s->tail = &job;
+		s->head = &job; // cppcheck-suppress autoVariables
+	s->tail = &job;		// cppcheck-suppress autoVariables
 	pthread_cond_signal(&s->work_cv);
 	while (!job.done)
 		pthread_cond_wait(&s->done_cv, &s->mu);
