@@ -77,7 +77,7 @@ for t in $TARGETS; do
 	else
 		failed=1
 		crash=$(grep -oE "Test unit written to [^ ]+" "$log" | tail -1 | sed 's/.* to //')
-		why=$(grep -m1 -E 'ERROR: (Address|UndefinedBehavior|libFuzzer)|runtime error:|import_fuzz:' "$log" |
+		why=$(grep -m1 -E 'ERROR: (Address|UndefinedBehavior|libFuzzer)|runtime error:|[a-z]+_fuzz:' "$log" |
 			cut -c1-160)
 		result="CRASH (exit $rc) ${crash:-no artifact}: ${why:-see $log}"
 	fi

@@ -74,7 +74,8 @@ run_lint() {
 	log="$LOGDIR/cppcheck.log"
 	if cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -D__GNUC__ -Iinclude -Isrc \
-		--suppress=missingIncludeSystem src >"$log" 2>&1; then
+		--suppress=missingIncludeSystem \
+		--suppress=unknownMacro:src/ca/csr.c src >"$log" 2>&1; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))

@@ -13,7 +13,7 @@ struct dt_audit_event {
 	char actor[128];
 	char action[64];
 	char object[128];
-	char reason[512];
+	char reason[513];   /* DT_MAX_REASON_LEN + 1 */
 	char details[1024]; /* JSON object */
 	char hash[65];	    /* hex of this event's link */
 };

@@ -106,6 +106,11 @@ void dt_class_defaults(struct dt_class *c);
 
 DT_MUST_USE dt_code dt_class_add(struct dt_ctx *ctx, const struct dt_class *c,
 				 struct dt_error *err);
+/* Changes a class's profile (lifetime, key types, EKU, renewal point, minimum
+ * firmware, superseding); its CA binding never changes. Applies to new
+ * certificates; `report weak` finds existing ones below a tightened policy. */
+DT_MUST_USE dt_code dt_class_update(struct dt_ctx *ctx, const struct dt_class *c,
+				    struct dt_error *err);
 DT_MUST_USE dt_code dt_class_get(struct dt_ctx *ctx, const char *name, struct dt_class *out,
 				 struct dt_error *err);
 DT_MUST_USE dt_code dt_class_list(struct dt_ctx *ctx, dt_class_cb cb, void *arg,

@@ -112,6 +112,9 @@ DT_MUST_USE dt_code dt_cert_revoke_all(struct dt_ctx *ctx, enum dt_revoke_scope 
 				       int64_t *count, struct dt_error *err);
 DT_MUST_USE dt_code dt_cert_get(struct dt_ctx *ctx, const char *serial, struct dt_cert_info *out,
 				struct dt_error *err);
+/* The stored DER certificate; *der is OPENSSL_malloc'ed. */
+DT_MUST_USE dt_code dt_cert_der(struct dt_ctx *ctx, const char *serial, unsigned char **der,
+				size_t *len, struct dt_error *err);
 DT_MUST_USE dt_code dt_cert_list(struct dt_ctx *ctx, const struct dt_cert_filter *f, dt_cert_cb cb,
 				 void *arg, struct dt_error *err);
 /* Normalises a serial given by a user (hex, any case, optional colons). */

@@ -16,24 +16,34 @@
 struct ca_signer;
 
 /* The unlocked signer of CA `name` ("root" or an issuing CA). */
-DT_MUST_USE dt_code ca_signer_get(struct dt_ctx *ctx, const char *name,
+enum ca_use { CA_USE_ISSUE, CA_USE_CRL };
+/* A revoked CA still signs its CRLs (a final one after revocation), never certificates. */
+DT_MUST_USE dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
 				  const struct ca_signer **out, struct dt_error *err);
 const X509 *ca_signer_cert(const struct ca_signer *s);
 DT_MUST_USE dt_code ca_sign_cert(const struct ca_signer *s, X509 *x, struct dt_error *err);
 DT_MUST_USE dt_code ca_sign_crl(const struct ca_signer *s, X509_CRL *crl, struct dt_error *err);
 void ca_keyring_free(struct ca_keyring *k);
+/* After a CA is revoked: its cached signer stops issuing in this process too. */
+void ca_keyring_mark_revoked(struct dt_ctx *ctx, const char *name);
 
 /* A parsed, signature-checked CSR (RFC 2986). */
+struct dt_csr;
 struct csr_info {
-	X509_REQ *req;
-	unsigned key_type;	     /* enum dt_key_type */
-	unsigned char spki_hash[32]; /* SHA-256 of the DER SubjectPublicKeyInfo */
+	struct dt_csr *req;
+	EVP_PKEY *pkey;			  /* the decoded public key */
+	const X509_ALGOR *spki_alg;	  /* the SubjectPublicKeyInfo as sent, */
+	const ASN1_BIT_STRING *spki_bits; /* both owned by req */
+	unsigned key_type;		  /* enum dt_key_type */
+	unsigned char spki_hash[32];	  /* SHA-256 of the DER SubjectPublicKeyInfo */
 };
 
 /* Accepts DER or PEM; checks size, structure and proof of possession. */
 DT_MUST_USE dt_code csr_parse(const unsigned char *in, size_t len, struct csr_info *out,
 			      struct dt_error *err);
 void csr_free(struct csr_info *c);
+/* The request's DER, as parsed; *der is OPENSSL_malloc'ed. Returns its length or -1. */
+int csr_encode(const struct csr_info *c, unsigned char **der);
 /* enum dt_key_type of a public key, or an error naming what is unsupported. */
 DT_MUST_USE dt_code ca_key_type_of(EVP_PKEY *pk, unsigned *out, struct dt_error *err);
 

@@ -194,7 +194,7 @@ dt_code dt_crl_generate(struct dt_ctx *ctx, const char *ca_name, unsigned char *
 	*len = 0;
 	memset(&b, 0, sizeof(b));
 	b.err = err;
-	if ((rc = ca_signer_get(ctx, ca_name, &signer, err)) != DT_OK)
+	if ((rc = ca_signer_get(ctx, ca_name, CA_USE_CRL, &signer, err)) != DT_OK)
 		return rc;
 	ca = ca_signer_cert(signer);
 	if (!(b.crl = X509_CRL_new()) || !(b.when = ASN1_TIME_new()) ||

@@ -392,6 +392,19 @@ static dt_code set_aside_orphan(struct dt_ctx *ctx, const char *file, struct dt_
 	return DT_OK;
 }
 
+/* Undoes the key files of a CA whose creation failed (orphans were set aside first). */
+static void remove_keys(struct dt_ctx *ctx, const char *name)
+{
+	static const char *const suffix[] = {".key", "-ocsp.key"};
+	char file[DT_ID_BUF + 16], path[4096];
+
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(file, sizeof(file), "%s%s", name, suffix[i]);
+		if (ca_key_path(ctx, file, path, sizeof(path), NULL) == DT_OK)
+			unlink(path);
+	}
+}
+
 dt_code dt_ca_add(struct dt_ctx *ctx, const char *name, struct dt_error *err)
 {
 	struct exists_job *ex = NULL;
@@ -403,6 +416,12 @@ dt_code dt_ca_add(struct dt_ctx *ctx, const char *name, struct dt_error *err)
 
 	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
 		return rc;
+	if (strlen(name) > DT_MAX_CA_NAME_LEN)
+		return dt_fail(
+		    err, DT_ERR_INVALID,
+		    "CA name is %zu characters; the limit is %d (its CN \"<name> Issuing "
+		    "CA\" must fit X.520's 64)",
+		    strlen(name), DT_MAX_CA_NAME_LEN);
 	if (strcmp(name, "root") == 0)
 		return dt_fail(err, DT_ERR_INVALID, "'root' is reserved for the root CA");
 	if (!(ex = calloc(1, sizeof(*ex))) || !(ca = calloc(1, sizeof(*ca)))) {
@@ -422,11 +441,16 @@ dt_code dt_ca_add(struct dt_ctx *ctx, const char *name, struct dt_error *err)
 	snprintf(file, sizeof(file), "%s-ocsp.key", name);
 	if ((rc = set_aside_orphan(ctx, file, err)) != DT_OK)
 		goto out;
-	if ((rc = ca_signer_get(ctx, "root", &root, err)) != DT_OK ||
-	    (rc = create_issuing(ctx, name, root, ca, &signer, err)) != DT_OK)
+	if ((rc = ca_signer_get(ctx, "root", CA_USE_ISSUE, &root, err)) != DT_OK)
 		goto out;
+	if ((rc = create_issuing(ctx, name, root, ca, &signer, err)) != DT_OK) {
+		remove_keys(ctx, name);
+		goto out;
+	}
 	job = (struct insert_job){{ca, NULL}, 1, ctx->actor, "ca.add"};
 	rc = store_write(ctx->store, insert_cas_job, &job, err);
+	if (rc != DT_OK)
+		remove_keys(ctx, name);
 out:
 	free(ex);
 	free(ca);

@@ -34,22 +34,19 @@ static dt_code set_subject(X509 *x, const char *org, const struct dt_device *d,
  * X509_set_pubkey() would encode the key and decode it again through
  * OpenSSL 3.0's provider decoders, which costs more than the signature.
  */
-static int copy_spki(X509 *x, X509_REQ *req)
+static int copy_spki(X509 *x, const struct csr_info *csr)
 {
-	ASN1_OBJECT *alg = NULL;
-	const unsigned char *bits = NULL;
-	int bits_len = 0, ptype;
+	const ASN1_OBJECT *alg = NULL;
+	const unsigned char *bits = ASN1_STRING_get0_data(csr->spki_bits);
+	int bits_len = ASN1_STRING_length(csr->spki_bits), ptype;
 	const void *pval = NULL;
-	X509_ALGOR *algor = NULL;
 	ASN1_OBJECT *alg_dup = NULL;
 	void *pval_dup = NULL;
 	unsigned char *bits_dup = NULL;
 
-	if (X509_PUBKEY_get0_param(&alg, &bits, &bits_len, &algor, X509_REQ_get_X509_PUBKEY(req)) !=
-		1 ||
-	    bits_len <= 0)
+	if (!bits || bits_len <= 0)
 		return 0;
-	X509_ALGOR_get0(NULL, &ptype, &pval, algor);
+	X509_ALGOR_get0(&alg, &ptype, &pval, csr->spki_alg);
 	if (!(alg_dup = OBJ_dup(alg)) || !(bits_dup = OPENSSL_memdup(bits, (size_t)bits_len)))
 		goto fail;
 	if (ptype == V_ASN1_OBJECT && !(pval_dup = OBJ_dup(pval)))
@@ -280,7 +277,7 @@ dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 	dt_code rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = ca_signer_get(ctx, cl->ca, &signer, err)) != DT_OK)
+	if ((rc = ca_signer_get(ctx, cl->ca, CA_USE_ISSUE, &signer, err)) != DT_OK)
 		return rc;
 	ca = ca_signer_cert(signer);
 	ca_end = ca_asn1_time(X509_get0_notAfter(ca));
@@ -299,7 +296,7 @@ dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
 	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, -BACKDATE_S, NULL) ||
 	    !X509_time_adj_ex(X509_getm_notAfter(x), 0, (long)(not_after - now), NULL) ||
-	    copy_spki(x, csr->req) != 1) {
+	    copy_spki(x, csr) != 1) {
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot fill the certificate of device '%s'",
 			     d->id);
 		goto out;

@@ -23,6 +23,7 @@ struct ca_signer {
 	char name[DT_ID_BUF];
 	EVP_PKEY *key;
 	X509 *cert;
+	int revoked;
 };
 
 struct ca_keyring {
@@ -155,6 +156,15 @@ static void signer_free(struct ca_signer *s)
 	free(s);
 }
 
+void ca_keyring_mark_revoked(struct dt_ctx *ctx, const char *name)
+{
+	pthread_mutex_lock(&ctx->keys_mu);
+	for (int i = 0; ctx->keys && i < ctx->keys->n; i++)
+		if (strcmp(ctx->keys->items[i]->name, name) == 0)
+			ctx->keys->items[i]->revoked = 1;
+	pthread_mutex_unlock(&ctx->keys_mu);
+}
+
 void ca_keyring_free(struct ca_keyring *k)
 {
 	if (!k)
@@ -176,8 +186,8 @@ static dt_code read_ca_job(struct store_txn *txn, void *arg, struct dt_error *er
 	return txn->ops->ca_get(txn, j->name, &j->ca, err);
 }
 
-dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, const struct ca_signer **out,
-		      struct dt_error *err)
+dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
+		      const struct ca_signer **out, struct dt_error *err)
 {
 	struct ca_read_job *job = NULL;
 	struct ca_signer *s = NULL;
@@ -193,9 +203,18 @@ dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, const struct ca_sign
 	}
 	for (int i = 0; i < ctx->keys->n; i++)
 		if (strcmp(ctx->keys->items[i]->name, name) == 0) {
-			*out = ctx->keys->items[i];
-			goto out;
+			s = ctx->keys->items[i];
+			break;
 		}
+	if (s) {
+		if (s->revoked && use == CA_USE_ISSUE)
+			rc =
+			    dt_fail(err, DT_ERR_STATE, "CA '%s' is revoked and cannot issue", name);
+		else
+			*out = s;
+		s = NULL;
+		goto out;
+	}
 	if (ctx->keys->n == CA_KEYRING_MAX) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "too many CAs unlocked at once");
 		goto out;
@@ -207,10 +226,11 @@ dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, const struct ca_sign
 	job->name = name;
 	if ((rc = store_read(ctx->store, read_ca_job, job, err)) != DT_OK)
 		goto out;
-	if (job->ca.info.revoked) {
-		rc = dt_fail(err, DT_ERR_STATE, "CA '%s' is revoked and cannot sign", name);
+	if (job->ca.info.revoked && use == CA_USE_ISSUE) {
+		rc = dt_fail(err, DT_ERR_STATE, "CA '%s' is revoked and cannot issue", name);
 		goto out;
 	}
+	s->revoked = job->ca.info.revoked;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	p = job->ca.cert;
 	if (!(s->cert = d2i_X509(NULL, &p, (long)job->ca.cert_len))) {

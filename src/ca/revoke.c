@@ -215,5 +215,7 @@ dt_code dt_ca_revoke(struct dt_ctx *ctx, const char *name, int reason, struct dt
 	if (strcmp(name, "root") == 0)
 		return dt_fail(err, DT_ERR_INVALID,
 			       "the root cannot revoke itself: replace the hierarchy instead");
-	return store_write(ctx->store, ca_revoke_job, &j, err);
+	if ((rc = store_write(ctx->store, ca_revoke_job, &j, err)) == DT_OK)
+		ca_keyring_mark_revoked(ctx, name);
+	return rc;
 }

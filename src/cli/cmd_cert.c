@@ -33,62 +33,93 @@ static int read_csr(struct cli *c, const char *path, unsigned char **buf, size_t
 	return 0;
 }
 
+/*
+ * Writes a certificate: DER or PEM, to FILE or stdout; with --json the record
+ * and its PEM. Used by issue and show.
+ */
+static int output_cert(struct cli *c, const unsigned char *der, size_t der_len,
+		       const struct dt_cert_info *info, const char *out, int as_der,
+		       const char *verb)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)der_len);
+	BIO *bio = BIO_new(BIO_s_mem());
+	struct dt_error err;
+	char *pem = NULL;
+	long pem_len = 0;
+	int rc = EXIT_OK;
+
+	if (!x || !bio || PEM_write_bio_X509(bio, x) != 1 ||
+	    (pem_len = BIO_get_mem_data(bio, &pem)) <= 0) {
+		dt_fail(&err, DT_ERR_CRYPTO,
+			"certificate %s is stored but cannot be encoded; fetch it with 'devtrust "
+			"cert show %s --pem'",
+			info->serial, info->serial);
+		rc = cli_fail(c, &err);
+		goto out;
+	}
+	if (out)
+		rc = as_der ? cli_write_file(c, out, der, der_len)
+			    : cli_write_file(c, out, pem, (size_t)pem_len);
+	else if (as_der && !c->json)
+		fwrite(der, 1, der_len, stdout);
+	else if (!c->json)
+		fwrite(pem, 1, (size_t)pem_len, stdout);
+	if (rc != EXIT_OK)
+		goto out;
+	if (c->json) {
+		json_t *o = cli_cert_json(info);
+		json_object_set_new(o, "pem", json_stringn(pem, (size_t)pem_len));
+		cli_json_print(o);
+	} else if (out) {
+		printf("%s certificate %s for %s into %s\n", verb, info->serial, info->device_id,
+		       out);
+	}
+out:
+	X509_free(x);
+	BIO_free(bio);
+	return rc;
+}
+
 static int cert_issue(struct cli *c, const struct cli_args *a, const char *usage)
 {
 	const char *device = cli_opt(a, "device"), *csr_path = cli_opt(a, "csr");
-	const char *out = cli_opt(a, "out");
 	unsigned char *csr = NULL, *der = NULL;
 	size_t csr_len = 0, der_len = 0;
 	struct dt_cert_info info;
 	struct dt_error err;
-	char *pem = NULL;
-	long pem_len = 0;
-	BIO *bio = NULL;
-	X509 *x = NULL;
-	const unsigned char *p;
 	int rc;
 
 	if (!device || !csr_path)
 		return cli_usage(usage, "cert issue needs --device ID and --csr FILE");
 	if ((rc = read_csr(c, csr_path, &csr, &csr_len)) != 0)
 		return rc;
-	if (dt_cert_issue(c->ctx, device, csr, csr_len, NULL, &der, &der_len, &info, &err) !=
-	    DT_OK) {
-		free(csr);
-		return cli_fail(c, &err);
-	}
+	rc = dt_cert_issue(c->ctx, device, csr, csr_len, NULL, &der, &der_len, &info, &err);
 	free(csr);
-	p = der;
-	if (!(x = d2i_X509(NULL, &p, (long)der_len)) || !(bio = BIO_new(BIO_s_mem())) ||
-	    PEM_write_bio_X509(bio, x) != 1 || (pem_len = BIO_get_mem_data(bio, &pem)) <= 0) {
-		dt_fail(&err, DT_ERR_CRYPTO,
-			"certificate %s was issued and stored but cannot be encoded; fetch it "
-			"again with 'devtrust cert show'",
-			info.serial);
-		rc = cli_fail(c, &err);
-		goto out;
+	if (rc != DT_OK)
+		return cli_fail(c, &err);
+	rc = output_cert(c, der, der_len, &info, cli_opt(a, "out"), cli_flag(a, "der"), "issued");
+	OPENSSL_free(der);
+	return rc;
+}
+
+static int cert_show(struct cli *c, const struct cli_args *a)
+{
+	struct dt_cert_info ci;
+	struct dt_error err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (dt_cert_get(c->ctx, a->pos[1], &ci, &err) != DT_OK)
+		return cli_fail(c, &err);
+	if (!cli_flag(a, "pem") && !cli_flag(a, "der") && !cli_opt(a, "out")) {
+		cli_json_print(cli_cert_json(&ci));
+		return EXIT_OK;
 	}
-	rc = EXIT_OK;
-	if (out) {
-		if (cli_flag(a, "der"))
-			rc = cli_write_file(c, out, der, der_len);
-		else
-			rc = cli_write_file(c, out, pem, (size_t)pem_len);
-	}
-	if (rc == EXIT_OK) {
-		if (c->json) {
-			json_t *o = cli_cert_json(&info);
-			json_object_set_new(o, "pem", json_stringn(pem, (size_t)pem_len));
-			cli_json_print(o);
-		} else if (!out) {
-			fwrite(pem, 1, (size_t)pem_len, stdout);
-		} else {
-			printf("issued certificate %s for %s into %s\n", info.serial, device, out);
-		}
-	}
-out:
-	X509_free(x);
-	BIO_free(bio);
+	if (dt_cert_der(c->ctx, a->pos[1], &der, &len, &err) != DT_OK)
+		return cli_fail(c, &err);
+	rc = output_cert(c, der, len, &ci, cli_opt(a, "out"), cli_flag(a, "der"), "wrote");
 	OPENSSL_free(der);
 	return rc;
 }
@@ -143,13 +174,13 @@ int cmd_cert(struct cli *c, int argc, char **argv)
 	    "devtrust cert issue --device ID --csr FILE [--out FILE] [--der]"
 	    "\n       devtrust cert revoke SERIAL|--class C|--ca CA --reason REASON [--why TEXT]"
 	    "\n       devtrust cert list [--device ID] [--ca CA] [--class C] [--status S]"
-	    "\n       devtrust cert show SERIAL";
+	    "\n       devtrust cert show SERIAL [--pem|--der] [--out FILE]";
 	struct cli_args a;
 	struct dt_error err;
 	int rc;
 
-	if ((rc = cli_parse(argc, argv, "device= csr= out= der reason= why= class= ca= status=", 1,
-			    2, usage, &a)) != 0)
+	if ((rc = cli_parse(argc, argv, "device= csr= out= der pem reason= why= class= ca= status=",
+			    1, 2, usage, &a)) != 0)
 		return rc;
 	if ((rc = cli_open(c)) != 0)
 		return rc;
@@ -179,12 +210,7 @@ int cmd_cert(struct cli *c, int argc, char **argv)
 			cli_json_print(arr);
 		return EXIT_OK;
 	}
-	if (strcmp(a.pos[0], "show") == 0 && a.npos == 2) {
-		struct dt_cert_info ci;
-		if (dt_cert_get(c->ctx, a.pos[1], &ci, &err) != DT_OK)
-			return cli_fail(c, &err);
-		cli_json_print(cli_cert_json(&ci));
-		return EXIT_OK;
-	}
+	if (strcmp(a.pos[0], "show") == 0 && a.npos == 2)
+		return cert_show(c, &a);
 	return cli_usage(usage, "unknown cert command '%s'", a.pos[0]);
 }

@@ -53,8 +53,9 @@ static int device_add(struct cli *c, const struct cli_args *a, const char *usage
 		cli_json_print(o);
 	} else {
 		printf("added device %s (class %s, registered)\n", d.id, d.class_name);
-		printf("enrollment token (shown once, expires %lld): %s\n",
-		       (long long)d.token_expires, token);
+		char exp[32];
+		cli_time(d.token_expires, exp, sizeof(exp));
+		printf("enrollment token (shown once, expires %s): %s\n", exp, token);
 	}
 	OPENSSL_cleanse(token, sizeof(token));
 	return EXIT_OK;

@@ -2,6 +2,7 @@
  * devtrust: the command line. Global options may stand anywhere; the first
  * word names the noun, the rest goes to that noun's command file.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,12 +40,27 @@ static int take_globals(struct cli *c, int *argc, char **argv)
 			c->json = 1;
 			continue;
 		}
-		if (strcmp(a, "--data") == 0)
-			dst = &c->data_dir;
-		else if (strcmp(a, "--passphrase-file") == 0)
-			dst = &c->passphrase_file;
-		else if (strcmp(a, "--actor") == 0)
-			dst = &c->actor;
+		static const struct {
+			const char *name;
+			size_t off;
+		} globals[] = {{"--data", offsetof(struct cli, data_dir)},
+			       {"--passphrase-file", offsetof(struct cli, passphrase_file)},
+			       {"--actor", offsetof(struct cli, actor)}};
+		for (size_t g = 0; g < sizeof(globals) / sizeof(globals[0]); g++) {
+			size_t n = strlen(globals[g].name);
+			if (strncmp(a, globals[g].name, n) != 0)
+				continue;
+			dst = (const char **)((char *)c + globals[g].off);
+			if (a[n] == '=') {
+				*dst = a + n + 1;
+				a = NULL;
+			} else if (a[n] != '\0') {
+				dst = NULL;
+			}
+			break;
+		}
+		if (dst && !a)
+			continue;
 		if (dst) {
 			if (i + 1 >= *argc) {
 				fprintf(stderr, "devtrust: %s needs a value\n", a);

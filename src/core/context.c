@@ -49,7 +49,7 @@ static void default_actor(char *buf, size_t cap, const char *actor)
 	char pwbuf[1024];
 
 	if (actor && *actor) {
-		snprintf(buf, cap, "%s", actor);
+		snprintf(buf, cap, "%s", actor); /* at most 127 bytes, as the audit event holds */
 		return;
 	}
 	if ((!user || !*user) && getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
@@ -235,6 +235,12 @@ dt_code dt_init(struct dt_init_opts *o, struct dt_error *err)
 	o->generated_passphrase = 0;
 	if ((rc = dt_check_id("org", o->org, err)) != DT_OK)
 		return rc;
+	if (strlen(o->org) > DT_MAX_ORG_LEN)
+		return dt_fail(
+		    err, DT_ERR_INVALID,
+		    "org is %zu characters; the limit is %d (the root's CN is \"<org> Root "
+		    "CA\")",
+		    strlen(o->org), DT_MAX_ORG_LEN);
 	snprintf(url, sizeof(url), "%s", o->public_url ? o->public_url : DEFAULT_PUBLIC_URL);
 	if ((rc = check_url(o->public_url ? o->public_url : DEFAULT_PUBLIC_URL, err)) != DT_OK)
 		return rc;

@@ -20,6 +20,10 @@
 #define DT_MAX_FIELD_LEN 256
 /* Class and CA names appear in URL paths (/.well-known/est/<class>, /crl/<ca>.crl). */
 #define DT_MAX_NAME_LEN 64
+/* A CA's CN is "<name> Issuing CA" and X.520 ub-common-name is 64 (RFC 5280 appendix A). */
+#define DT_MAX_CA_NAME_LEN 47
+/* The root's CN is "<org> Root CA"; the org is also the O of every subject. */
+#define DT_MAX_ORG_LEN 56
 /* Reasons written into the audit log. */
 #define DT_MAX_REASON_LEN 512
 /* One CSV line of the import file: nine fields of at most 256 bytes plus quoting. */

@@ -117,7 +117,7 @@ dt_code dt_duration_parse(const char *s, int64_t *seconds, struct dt_error *err)
 
 	*seconds = 0;
 	errno = 0;
-	if (!s || !*s || *s == '-' || *s == '+')
+	if (!s || *s < '0' || *s > '9')
 		return dt_fail(err, DT_ERR_INVALID,
 			       "duration '%s' is not like 30d, 12h, 90m or 3600s", s ? s : "");
 	v = strtoll(s, &end, 10);

@@ -91,18 +91,52 @@ dt_code dt_check_name(const char *what, const char *s, struct dt_error *err)
 	return DT_OK;
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629 section 4), 0 if none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
 dt_code dt_check_text(const char *what, const char *s, size_t max, struct dt_error *err)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	size_t n = s ? strlen(s) : 0;
 
 	if (n > max)
 		return dt_fail(err, DT_ERR_INVALID, "%s is %zu bytes long; the limit is %zu", what,
 			       n, max);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_seq(u + i, n - i);
+		if (len == 0)
+			return dt_fail(err, DT_ERR_INVALID, "%s is not valid UTF-8 at byte %zu",
+				       what, i + 1);
+		if (len == 1 && (u[i] < 0x20 || u[i] == 0x7f))
 			return dt_fail(err, DT_ERR_INVALID,
 				       "%s has a control character at byte %zu", what, i + 1);
+		i += len;
 	}
 	return DT_OK;
 }

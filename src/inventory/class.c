@@ -74,6 +74,42 @@ dt_code dt_class_add(struct dt_ctx *ctx, const struct dt_class *c, struct dt_err
 	return store_write(ctx->store, class_add_job, &j, err);
 }
 
+static dt_code class_update_job(struct store_txn *txn, void *arg, struct dt_error *err)
+{
+	struct class_add_job *j = arg;
+	struct dt_class old;
+	char details[512];
+	dt_code rc;
+
+	if ((rc = txn->ops->class_get(txn, j->c->name, &old, err)) != DT_OK)
+		return rc;
+	if (strcmp(old.ca, j->c->ca) != 0)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "class '%s' is bound to CA '%s'; a class never changes CA (create a "
+			       "new class instead)",
+			       old.name, old.ca);
+	if ((rc = txn->ops->class_update(txn, j->c, err)) != DT_OK)
+		return rc;
+	snprintf(details, sizeof(details),
+		 "{\"before\":{\"lifetime_s\":%lld,\"key_types\":%u,\"eku\":%u,\"renew_at\":%.3f,"
+		 "\"revoke_superseded\":%d},\"after\":{\"lifetime_s\":%lld,\"key_types\":%u,"
+		 "\"eku\":%u,\"renew_at\":%.3f,\"revoke_superseded\":%d}}",
+		 (long long)old.lifetime_s, old.key_types, old.eku, old.renew_at,
+		 old.revoke_superseded, (long long)j->c->lifetime_s, j->c->key_types, j->c->eku,
+		 j->c->renew_at, j->c->revoke_superseded);
+	return audit_append(txn, j->actor, "class.update", j->c->name, "", details, err);
+}
+
+dt_code dt_class_update(struct dt_ctx *ctx, const struct dt_class *c, struct dt_error *err)
+{
+	struct class_add_job j = {c, ctx->actor};
+	dt_code rc;
+
+	if ((rc = class_validate(c, err)) != DT_OK)
+		return rc;
+	return store_write(ctx->store, class_update_job, &j, err);
+}
+
 struct class_get_job {
 	const char *name;
 	struct dt_class *out;

@@ -143,6 +143,8 @@ dt_code dt_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned 
 
 	*der_out = NULL;
 	*der_len = 0;
+	if (info)
+		memset(info, 0, sizeof(*info));
 	memset(&c, 0, sizeof(c));
 	if ((rc = dt_check_id("device id", device_id, err)) != DT_OK)
 		return rc;

@@ -2,6 +2,7 @@
  * Device import from CSV, all or nothing: the whole file is one transaction,
  * and the first bad row aborts it with the line and the field at fault.
  */
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,17 +217,35 @@ dt_code dt_device_import_csv(struct dt_ctx *ctx, FILE *in, FILE *tokens, int64_t
 			     struct dt_error *err)
 {
 	struct import_job *j = calloc(1, sizeof(*j));
+	char *buf = NULL;
+	size_t buf_len = 0;
 	dt_code rc;
 
 	*imported = 0;
 	if (!j)
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	j->in = in;
-	j->tokens = tokens;
 	j->actor = ctx->actor;
+	/* Tokens reach the caller's file only after the import committed: a failed
+	 * import must not hand out tokens for devices that do not exist. */
+	if (tokens && !(j->tokens = open_memstream(&buf, &buf_len))) {
+		free(j);
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	}
 	rc = store_write(ctx->store, import_job, j, err);
-	if (rc == DT_OK)
+	if (j->tokens && fclose(j->tokens) != 0 && rc == DT_OK)
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory for the tokens");
+	if (rc == DT_OK) {
 		*imported = j->imported;
+		if (buf_len && fwrite(buf, 1, buf_len, tokens) != buf_len)
+			rc = dt_fail(
+			    err, DT_ERR_IO,
+			    "devices imported, but writing their tokens failed; issue fresh "
+			    "ones with 'devtrust device token'");
+	}
+	if (buf)
+		OPENSSL_cleanse(buf, buf_len);
+	free(buf);
 	free(j);
 	return rc;
 }

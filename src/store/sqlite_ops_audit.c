@@ -207,6 +207,7 @@ const struct store_ops sq_ops = {
     .class_insert = sq_class_insert,
     .class_get = sq_class_get,
     .class_list = sq_class_list,
+    .class_update = sq_class_update,
     .device_insert = sq_device_insert,
     .device_get = sq_device_get,
     .device_list = sq_device_list,

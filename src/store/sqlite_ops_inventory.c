@@ -132,6 +132,33 @@ dt_code sq_class_list(struct store_txn *t, dt_class_cb cb, void *arg, struct dt_
 						     : sq_error(CONN(t), err, "list classes");
 }
 
+dt_code sq_class_update(struct store_txn *t, const struct dt_class *c, struct dt_error *err)
+{
+	sqlite3_stmt *st =
+	    sq_stmt(CONN(t), SQ_CLASS_UPDATE,
+		    "UPDATE classes SET lifetime_s=?, key_types=?, eku=?, renew_at=?,"
+		    " min_firmware=?, revoke_superseded=? WHERE name=?",
+		    err);
+	int r;
+
+	if (!st)
+		return err->code;
+	sqlite3_bind_int64(st, 1, c->lifetime_s);
+	sqlite3_bind_int(st, 2, (int)c->key_types);
+	sqlite3_bind_int(st, 3, (int)c->eku);
+	sqlite3_bind_double(st, 4, c->renew_at);
+	BIND_TEXT(st, 5, c->min_firmware);
+	sqlite3_bind_int(st, 6, c->revoke_superseded);
+	BIND_TEXT(st, 7, c->name);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (r != SQLITE_DONE)
+		return sq_error(CONN(t), err, "update class");
+	if (sqlite3_changes(CONN(t)->db) != 1)
+		return dt_fail(err, DT_ERR_NOT_FOUND, "no class named '%s'", c->name);
+	return DT_OK;
+}
+
 #define DEVICE_COLS                                                                                \
 	"id,class,serial,manufacturer,model,firmware,owner,location,criticality,state,"            \
 	"created_at,updated_at,token_expires,token_hash"

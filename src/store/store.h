@@ -74,6 +74,8 @@ struct store_ops {
 	dt_code (*class_get)(struct store_txn *, const char *name, struct dt_class *,
 			     struct dt_error *);
 	dt_code (*class_list)(struct store_txn *, dt_class_cb, void *, struct dt_error *);
+	/* Updates the profile fields of an existing class (never its CA). */
+	dt_code (*class_update)(struct store_txn *, const struct dt_class *, struct dt_error *);
 
 	dt_code (*device_insert)(struct store_txn *, const struct dt_device *,
 				 const unsigned char *token_hash, struct dt_error *);

@@ -93,7 +93,8 @@ static void conn_close(struct sq_conn *c)
 	free(c);
 }
 
-static dt_code conn_open(const char *path, int create, struct sq_conn **out, struct dt_error *err)
+static dt_code conn_open(const char *path, int create, int read_only, struct sq_conn **out,
+			 struct dt_error *err)
 {
 	struct sq_conn *c = NULL;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
@@ -118,6 +119,12 @@ static dt_code conn_open(const char *path, int create, struct sq_conn **out, str
 		rc = dt_fail(err, DT_ERR_IO, "store: cannot configure %s: %s", path,
 			     emsg ? emsg : "unknown error");
 		sqlite3_free(emsg);
+		goto out;
+	}
+	/* Read snapshots refuse writes, so a write can only come through the writer. */
+	if (read_only &&
+	    sqlite3_exec(c->db, "PRAGMA query_only=ON", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sq_error(c, err, "configure a read connection");
 		goto out;
 	}
 	*out = c;
@@ -153,6 +160,17 @@ static void run_batch(struct store *s, struct sq_job *jobs)
 		else
 			any_ok = 1;
 		sqlite3_exec(c->db, "RELEASE job", NULL, NULL, NULL);
+		if (sqlite3_get_autocommit(c->db)) {
+			/* SQLite rolled the whole transaction back (I/O error, disk full):
+			 * every job of the batch is lost, including those that succeeded. */
+			for (struct sq_job *k = jobs; k; k = k->next)
+				if (k != j || k->rc == DT_OK)
+					k->rc =
+					    dt_fail(k->err, DT_ERR_IO,
+						    "store: the write transaction was aborted: %s",
+						    sqlite3_errmsg(c->db));
+			return;
+		}
 	}
 	if (!any_ok) {
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -237,7 +255,7 @@ dt_code store_read(struct store *s, store_job_fn fn, void *arg, struct dt_error 
 	if (s->pool_n > 0)
 		c = s->pool[--s->pool_n];
 	pthread_mutex_unlock(&s->pool_mu);
-	if (!c && (rc = conn_open(s->path, 0, &c, err)) != DT_OK)
+	if (!c && (rc = conn_open(s->path, 0, 1, &c, err)) != DT_OK)
 		return rc;
 	if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = sq_error(c, err, "begin read");
@@ -282,7 +300,7 @@ dt_code store_open_sqlite(const struct store_open_opts *o, struct store **out, s
 	pthread_mutex_init(&s->inline_mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
-	if ((rc = conn_open(o->path, o->create, &s->writer, err)) != DT_OK)
+	if ((rc = conn_open(o->path, o->create, 0, &s->writer, err)) != DT_OK)
 		goto out;
 	if ((rc = sq_migrate(s->writer->db, err)) != DT_OK)
 		goto out;

@@ -29,6 +29,7 @@ enum sq_stmt_id {
 	SQ_CLASS_INSERT,
 	SQ_CLASS_GET,
 	SQ_CLASS_LIST,
+	SQ_CLASS_UPDATE,
 	SQ_DEVICE_INSERT,
 	SQ_DEVICE_GET,
 	SQ_DEVICE_LIST,
@@ -63,6 +64,7 @@ dt_code sq_ca_set_revoked(struct store_txn *, const char *, int64_t, int, struct
 dt_code sq_class_insert(struct store_txn *, const struct dt_class *, struct dt_error *);
 dt_code sq_class_get(struct store_txn *, const char *, struct dt_class *, struct dt_error *);
 dt_code sq_class_list(struct store_txn *, dt_class_cb, void *, struct dt_error *);
+dt_code sq_class_update(struct store_txn *, const struct dt_class *, struct dt_error *);
 dt_code sq_device_insert(struct store_txn *, const struct dt_device *, const unsigned char *,
 			 struct dt_error *);
 dt_code sq_device_get(struct store_txn *, const char *, struct dt_device *, unsigned char[32],

@@ -124,4 +124,172 @@ static inline void tu_device(struct tenv *t, const char *id, char token[DT_TOKEN
 		fail_msg("device add: %s", err.msg);
 }
 
+/* ---- tu2_: helpers of the ca/issue/crl/inventory/report tests ---- */
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <sqlite3.h>
+
+static inline int tu2_count_cb(void *arg, const struct dt_cert_info *c)
+{
+	(void)c;
+	(*(int64_t *)arg)++;
+	return 0;
+}
+
+/* How many certificates the store holds, whatever their status. */
+static inline int64_t tu2_cert_count(struct tenv *t)
+{
+	struct dt_error err;
+	int64_t n = 0;
+
+	if (dt_cert_list(t->ctx, NULL, tu2_count_cb, &n, &err) != DT_OK)
+		fail_msg("cert list: %s", err.msg);
+	return n;
+}
+
+/* A DER CSR (CN csr-name-must-be-ignored) signed by an existing key. */
+static inline unsigned char *tu2_csr_for_key(EVP_PKEY *k, size_t *len)
+{
+	X509_REQ *r = X509_REQ_new();
+	unsigned char *der = NULL;
+	int n;
+
+	assert_non_null(r);
+	X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"csr-name-must-be-ignored", -1, -1, 0);
+	assert_int_equal(X509_REQ_set_pubkey(r, k), 1);
+	assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
+	n = i2d_X509_REQ(r, &der);
+	assert_true(n > 0);
+	*len = (size_t)n;
+	X509_REQ_free(r);
+	return der;
+}
+
+static inline X509 *tu2_d2i_cert(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+
+	assert_non_null(x);
+	assert_ptr_equal(p, der + len);
+	return x;
+}
+
+/* The certificate of CA name ("root" or an issuing CA), parsed. */
+static inline X509 *tu2_ca_cert(struct tenv *t, const char *name)
+{
+	struct dt_error err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	X509 *x;
+
+	if (dt_ca_cert_der(t->ctx, name, &der, &len, &err) != DT_OK)
+		fail_msg("ca cert %s: %s", name, err.msg);
+	x = tu2_d2i_cert(der, len);
+	OPENSSL_free(der);
+	return x;
+}
+
+/* Adds class name on CA ca with the given key types, lifetime and supersede rule. */
+static inline void tu2_class(struct tenv *t, const char *name, const char *ca, unsigned key_types,
+			     int64_t lifetime_s, int revoke_superseded)
+{
+	struct dt_error err;
+	struct dt_class cl;
+
+	dt_class_defaults(&cl);
+	snprintf(cl.name, sizeof(cl.name), "%s", name);
+	snprintf(cl.ca, sizeof(cl.ca), "%s", ca);
+	cl.key_types = key_types;
+	cl.lifetime_s = lifetime_s;
+	cl.revoke_superseded = revoke_superseded;
+	if (dt_class_add(t->ctx, &cl, &err) != DT_OK)
+		fail_msg("class add %s: %s", name, err.msg);
+}
+
+/* Adds device id (serial SN-<id>) in class cls; token may be NULL. */
+static inline void tu2_device(struct tenv *t, const char *id, const char *cls,
+			      char token[DT_TOKEN_BUF])
+{
+	struct dt_error err;
+	struct dt_device d;
+	char tok[DT_TOKEN_BUF];
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	snprintf(d.class_name, sizeof(d.class_name), "%s", cls);
+	snprintf(d.serial, sizeof(d.serial), "SN-%.60s", id);
+	if (dt_device_add(t->ctx, &d, token ? token : tok, &err) != DT_OK)
+		fail_msg("device add %s: %s", id, err.msg);
+}
+
+/* Issues a certificate for id from a fresh key; cert_out (if set) gets it parsed. */
+static inline struct dt_cert_info tu2_issue(struct tenv *t, const char *id, const char *curve,
+					    X509 **cert_out)
+{
+	struct dt_error err;
+	struct dt_cert_info info;
+	unsigned char *csr, *der = NULL;
+	size_t len, der_len = 0;
+
+	csr = tu_csr(curve, NULL, &len);
+	if (dt_cert_issue(t->ctx, id, csr, len, NULL, &der, &der_len, &info, &err) != DT_OK)
+		fail_msg("issue %s: %s", id, err.msg);
+	if (cert_out)
+		*cert_out = tu2_d2i_cert(der, der_len);
+	OPENSSL_free(csr);
+	OPENSSL_free(der);
+	return info;
+}
+
+/* Runs SQL on the data dir's database behind the library's back. */
+static inline void tu2_sql(struct tenv *t, const char *sql)
+{
+	char path[400];
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+
+	snprintf(path, sizeof(path), "%s/devtrust.db", t->data);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		fail_msg("sqlite open %s: %s", path, db ? sqlite3_errmsg(db) : "?");
+	sqlite3_busy_timeout(db, 10000);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		char copy[256];
+		snprintf(copy, sizeof(copy), "%s", msg ? msg : "?");
+		sqlite3_free(msg);
+		sqlite3_close(db);
+		fail_msg("sql '%s': %s", sql, copy);
+	}
+	if (sqlite3_changes(db) < 1) {
+		sqlite3_close(db);
+		fail_msg("sql '%s' changed no row", sql);
+	}
+	sqlite3_close(db);
+}
+
+/* Lower-case hex of a certificate serial, left-padded to 32 digits like dt_cert_info. */
+static inline void tu2_serial_hex(const ASN1_INTEGER *sn, char out[DT_SERIAL_HEX_BUF])
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	size_t n;
+
+	assert_non_null(hex);
+	n = strlen(hex);
+	assert_true(n <= 40);
+	memset(out, '0', DT_SERIAL_HEX_BUF);
+	if (n < 32) {
+		memcpy(out + 32 - n, hex, n + 1);
+	} else {
+		memcpy(out, hex, n + 1);
+	}
+	for (char *p = out; *p; p++)
+		if (*p >= 'A' && *p <= 'F')
+			*p = (char)(*p + 32);
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+/* ---- end of tu2_ helpers ---- */
+
 #endif
