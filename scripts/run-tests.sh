@@ -75,7 +75,7 @@ run_lint() {
 	if cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -D__GNUC__ -Iinclude -Isrc \
 		--suppress=missingIncludeSystem \
-		--suppress=unknownMacro:src/ca/csr.c src >"$log" 2>&1; then
+		--suppress=unknownMacro:src/ca/asn1.c src >"$log" 2>&1; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))

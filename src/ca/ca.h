@@ -57,6 +57,22 @@ DT_MUST_USE dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_dev
 					 const struct dt_class *cl, const struct csr_info *csr,
 					 struct ca_issued *out, struct dt_error *err);
 
+/* What the pre-issuance lint checks an issued device certificate against. */
+struct ca_lint_want {
+	const struct dt_device *d;
+	const struct dt_class *cl;
+	const X509 *ca;
+	const ASN1_OCTET_STRING *ca_ski;
+	const char *serial_hex;
+	const char *urn;
+	const char *ocsp_url;
+	const char *org;
+	const unsigned char *spki_hash; /* of the CSR's SubjectPublicKeyInfo */
+};
+/* Re-parses the DER and checks it against want; any mismatch is DT_ERR_INTERNAL. */
+DT_MUST_USE dt_code ca_lint_device_cert(const unsigned char *der, size_t len,
+					const struct ca_lint_want *w, struct dt_error *err);
+
 /* Builds the hierarchy of a new data dir (root, default CA, OCSP signer, TLS). */
 DT_MUST_USE dt_code ca_init_hierarchy(struct dt_ctx *ctx, struct dt_error *err);
 

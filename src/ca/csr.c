@@ -9,7 +9,6 @@
  * builds a fresh decoder chain for every key (about 100 us, more than the
  * signature check itself).
  */
-#include <openssl/asn1t.h>
 #include <openssl/core_names.h>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
@@ -17,57 +16,13 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "ca/asn1.h"
 #include "ca/ca.h"
 
-typedef struct {
-	ASN1_ENCODING enc;
-	X509_ALGOR *algor;
-	ASN1_BIT_STRING *public_key;
-} DT_CSR_SPKI;
-
-typedef struct {
-	ASN1_ENCODING enc;
-	ASN1_INTEGER *version;
-	X509_NAME *subject;
-	DT_CSR_SPKI *spki;
-	STACK_OF(X509_ATTRIBUTE) * attributes;
-} DT_CSR_INFO;
-
-struct dt_csr {
-	DT_CSR_INFO *info;
-	X509_ALGOR *sig_alg;
-	ASN1_BIT_STRING *signature;
-};
-typedef struct dt_csr DT_CSR;
-
-ASN1_SEQUENCE_enc(DT_CSR_SPKI, enc, 0) =
-    {
-	ASN1_SIMPLE(DT_CSR_SPKI, algor, X509_ALGOR),
-	ASN1_SIMPLE(DT_CSR_SPKI, public_key, ASN1_BIT_STRING),
-} static_ASN1_SEQUENCE_END_ref(DT_CSR_SPKI, DT_CSR_SPKI)
-
-	ASN1_SEQUENCE_enc(DT_CSR_INFO, enc, 0) =
-	    {
-		ASN1_SIMPLE(DT_CSR_INFO, version, ASN1_INTEGER),
-		ASN1_SIMPLE(DT_CSR_INFO, subject, X509_NAME),
-		ASN1_SIMPLE(DT_CSR_INFO, spki, DT_CSR_SPKI),
-		/* RFC 2986 makes attributes mandatory; like OpenSSL, tolerate their absence. */
-		ASN1_IMP_SET_OF_OPT(DT_CSR_INFO, attributes, X509_ATTRIBUTE, 0),
-} static_ASN1_SEQUENCE_END_ref(DT_CSR_INFO, DT_CSR_INFO)
-
-		ASN1_SEQUENCE(DT_CSR) =
-		    {
-			ASN1_SIMPLE(DT_CSR, info, DT_CSR_INFO),
-			ASN1_SIMPLE(DT_CSR, sig_alg, X509_ALGOR),
-			ASN1_SIMPLE(DT_CSR, signature, ASN1_BIT_STRING),
-} static_ASN1_SEQUENCE_END(DT_CSR)
-
-			static void DT_CSR_free(DT_CSR * c)
+static void DT_CSR_free(DT_CSR *c)
 {
 	ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(DT_CSR));
 }
-
-IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(DT_CSR)
 
 /* Per-thread decoders, one per key algorithm we accept. */
 enum { DEC_EC, DEC_RSA, DEC_ED25519, DEC_COUNT };
@@ -195,9 +150,23 @@ static dt_code decoder_for(const X509_ALGOR *alg, int *which, struct dt_error *e
 
 	X509_ALGOR_get0(&obj, NULL, NULL, alg);
 	switch (OBJ_obj2nid(obj)) {
-	case NID_X9_62_id_ecPublicKey:
+	case NID_X9_62_id_ecPublicKey: {
+		const void *param = NULL;
+		int ptype = 0, curve;
+
+		X509_ALGOR_get0(NULL, &ptype, &param, alg);
+		curve = ptype == V_ASN1_OBJECT ? OBJ_obj2nid(param) : NID_undef;
+		if (ptype != V_ASN1_OBJECT)
+			return dt_fail(
+			    err, DT_ERR_INVALID,
+			    "CSR: EC key without a named curve (RFC 5480 section 2.1.1)");
+		if (curve != NID_X9_62_prime256v1 && curve != NID_secp384r1)
+			return dt_fail(err, DT_ERR_INVALID,
+				       "CSR: EC curve %s is not supported: use P-256 or P-384",
+				       OBJ_nid2sn(curve));
 		*which = DEC_EC;
 		return DT_OK;
+	}
 	case NID_rsaEncryption:
 		*which = DEC_RSA;
 		return DT_OK;
@@ -281,7 +250,7 @@ dt_code csr_parse(const unsigned char *in, size_t len, struct csr_info *out, str
 	if (!pem_der)
 		der_len = (long)len;
 	p = der;
-	if (!(req = d2i_DT_CSR(NULL, &p, der_len))) {
+	if (!(req = (DT_CSR *)ASN1_item_d2i(NULL, &p, der_len, ASN1_ITEM_rptr(DT_CSR)))) {
 		rc = dt_fail(err, DT_ERR_INVALID,
 			     "CSR is not a PKCS#10 request in DER or PEM (RFC 2986 section 4)");
 		goto out;
@@ -299,7 +268,7 @@ dt_code csr_parse(const unsigned char *in, size_t len, struct csr_info *out, str
 	if ((rc = decoder_for(req->info->spki->algor, &which, err)) != DT_OK)
 		goto out;
 	if ((spki_len = ASN1_item_i2d((ASN1_VALUE *)req->info->spki, &spki,
-				      ASN1_ITEM_rptr(DT_CSR_SPKI))) <= 0 ||
+				      ASN1_ITEM_rptr(DT_SPKI))) <= 0 ||
 	    !(out->pkey = decode_spki(which, spki, (size_t)spki_len))) {
 		rc = dt_fail(err, DT_ERR_INVALID, "CSR: public key cannot be decoded");
 		goto out;

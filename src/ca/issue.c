@@ -107,160 +107,6 @@ static dt_code add_device_exts(struct dt_ctx *ctx, X509 *x, const X509 *ca,
 	return ca_add_ext(x, ca, NID_crl_distribution_points, buf, err);
 }
 
-struct lint_want {
-	const struct dt_device *d;
-	const struct dt_class *cl;
-	const X509 *ca;
-	const char *serial_hex;
-	const char *urn;
-	const char *ocsp_url;
-	const char *org;
-};
-
-static dt_code lint_names(X509 *x, const struct lint_want *w, struct dt_error *err)
-{
-	X509_NAME *n = X509_get_subject_name(x);
-	GENERAL_NAMES *san = NULL;
-	const GENERAL_NAME *gn;
-	char cn[DT_ID_BUF + 1], sn[DT_ID_BUF + 1];
-	dt_code rc = DT_OK;
-	int want_entries = 2 + (w->d->serial[0] ? 1 : 0);
-
-	if (X509_NAME_entry_count(n) != want_entries ||
-	    X509_NAME_get_text_by_NID(n, NID_commonName, cn, sizeof(cn)) < 0 ||
-	    strcmp(cn, w->d->id) != 0)
-		return dt_fail(err, DT_ERR_INTERNAL,
-			       "pre-issuance lint: subject is not the device's");
-	if (w->d->serial[0] &&
-	    (X509_NAME_get_text_by_NID(n, NID_serialNumber, sn, sizeof(sn)) < 0 ||
-	     strcmp(sn, w->d->serial) != 0))
-		return dt_fail(err, DT_ERR_INTERNAL,
-			       "pre-issuance lint: subject serialNumber is not the device's");
-	san = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	if (!san || sk_GENERAL_NAME_num(san) != 1 ||
-	    (gn = sk_GENERAL_NAME_value(san, 0))->type != GEN_URI ||
-	    (size_t)ASN1_STRING_length(gn->d.uniformResourceIdentifier) != strlen(w->urn) ||
-	    memcmp(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier), w->urn,
-		   strlen(w->urn)) != 0)
-		rc = dt_fail(err, DT_ERR_INTERNAL,
-			     "pre-issuance lint: SAN is not exactly the device URN %s", w->urn);
-	GENERAL_NAMES_free(san);
-	return rc;
-}
-
-static int ext_critical(X509 *x, int nid)
-{
-	int i = X509_get_ext_by_NID(x, nid, -1);
-
-	return i >= 0 && X509_EXTENSION_get_critical(X509_get_ext(x, i));
-}
-
-static dt_code lint_exts(X509 *x, const struct lint_want *w, struct dt_error *err)
-{
-	uint32_t ku = X509_get_key_usage(x), xku = X509_get_extended_key_usage(x);
-	uint32_t want_xku = ((w->cl->eku & DT_EKU_CLIENT_AUTH) ? XKU_SSL_CLIENT : 0) |
-			    ((w->cl->eku & DT_EKU_SERVER_AUTH) ? XKU_SSL_SERVER : 0);
-	const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(x);
-	const ASN1_OCTET_STRING *ca_ski = X509_get0_subject_key_id((X509 *)w->ca);
-	STACK_OF(OPENSSL_STRING) *ocsp = NULL;
-	dt_code rc = DT_OK;
-
-	if (X509_get_extension_flags(x) & (EXFLAG_CA | EXFLAG_INVALID))
-		return dt_fail(err, DT_ERR_INTERNAL,
-			       "pre-issuance lint: basicConstraints not CA:FALSE");
-	if (!ext_critical(x, NID_key_usage) || !(ku & KU_DIGITAL_SIGNATURE) ||
-	    (ku & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)))
-		return dt_fail(err, DT_ERR_INTERNAL, "pre-issuance lint: keyUsage is wrong");
-	if (xku != want_xku)
-		return dt_fail(err, DT_ERR_INTERNAL,
-			       "pre-issuance lint: EKU differs from the class");
-	if (!X509_get0_subject_key_id(x) || !aki || !ca_ski || ASN1_OCTET_STRING_cmp(aki, ca_ski))
-		return dt_fail(err, DT_ERR_INTERNAL, "pre-issuance lint: SKI/AKI missing or wrong");
-	if (X509_get_ext_by_NID(x, NID_crl_distribution_points, -1) < 0)
-		return dt_fail(err, DT_ERR_INTERNAL,
-			       "pre-issuance lint: no CRL distribution point");
-	ocsp = X509_get1_ocsp(x);
-	if (!ocsp || sk_OPENSSL_STRING_num(ocsp) != 1 ||
-	    strcmp(sk_OPENSSL_STRING_value(ocsp, 0), w->ocsp_url) != 0)
-		rc = dt_fail(err, DT_ERR_INTERNAL, "pre-issuance lint: AIA OCSP is not %s",
-			     w->ocsp_url);
-	X509_email_free(ocsp);
-	return rc;
-}
-
-static dt_code lint(const unsigned char *der, size_t len, const struct lint_want *w,
-		    struct dt_error *err)
-{
-	const unsigned char *p = der;
-	X509 *x = d2i_X509(NULL, &p, (long)len);
-	const ASN1_INTEGER *sn;
-	BIGNUM *bn = NULL;
-	char *hex = NULL;
-	unsigned key_type = 0;
-	int64_t nb, na, ca_na;
-	dt_code rc = DT_OK;
-
-	if (!x || p != der + len) {
-		rc = dt_fail(err, DT_ERR_INTERNAL,
-			     "pre-issuance lint: certificate does not re-parse");
-		goto out;
-	}
-	sn = X509_get0_serialNumber(x);
-	if (X509_get_version(x) != 2 || !sn || ASN1_STRING_length(sn) > DT_MAX_SERIAL_OCTETS ||
-	    !(bn = ASN1_INTEGER_to_BN(sn, NULL)) || BN_is_negative(bn) || BN_is_zero(bn) ||
-	    !(hex = BN_bn2hex(bn))) {
-		rc = dt_fail(err, DT_ERR_INTERNAL, "pre-issuance lint: version or serial is wrong");
-		goto out;
-	}
-	{
-		char padded[DT_SERIAL_HEX_BUF];
-		size_t n = strlen(hex);
-		if (n > 32) {
-			rc = dt_fail(err, DT_ERR_INTERNAL, "pre-issuance lint: serial too long");
-			goto out;
-		}
-		memset(padded, '0', 32 - n);
-		for (size_t i = 0; i <= n; i++)
-			padded[32 - n + i] =
-			    (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] + 32 : hex[i]);
-		if (strcmp(padded, w->serial_hex) != 0) {
-			rc = dt_fail(err, DT_ERR_INTERNAL, "pre-issuance lint: serial mismatch");
-			goto out;
-		}
-	}
-	if (X509_check_issued((X509 *)w->ca, x) != X509_V_OK ||
-	    X509_verify(x, X509_get0_pubkey(w->ca)) != 1) {
-		rc = dt_fail(err, DT_ERR_INTERNAL,
-			     "pre-issuance lint: not issued or not verifiable by CA %s", w->cl->ca);
-		goto out;
-	}
-	nb = ca_asn1_time(X509_get0_notBefore(x));
-	na = ca_asn1_time(X509_get0_notAfter(x));
-	ca_na = ca_asn1_time(X509_get0_notAfter(w->ca));
-	if (na <= nb || na - nb > w->cl->lifetime_s + BACKDATE_S || na > ca_na) {
-		rc = dt_fail(err, DT_ERR_INTERNAL,
-			     "pre-issuance lint: validity exceeds the class "
-			     "lifetime or the CA's");
-		goto out;
-	}
-	if ((rc = ca_key_type_of(X509_get0_pubkey(x), &key_type, err)) != DT_OK)
-		goto out;
-	if (!(key_type & w->cl->key_types)) {
-		rc = dt_fail(err, DT_ERR_INTERNAL, "pre-issuance lint: key type %s not in class",
-			     dt_key_type_name(key_type));
-		goto out;
-	}
-	if ((rc = lint_names(x, w, err)) != DT_OK)
-		goto out;
-	rc = lint_exts(x, w, err);
-out:
-	ERR_clear_error();
-	OPENSSL_free(hex);
-	BN_free(bn);
-	X509_free(x);
-	return rc;
-}
-
 dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 			     const struct dt_class *cl, const struct csr_info *csr,
 			     struct ca_issued *out, struct dt_error *err)
@@ -272,7 +118,7 @@ dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 	unsigned char *der = NULL;
 	int der_len;
 	char urn[512], ocsp_url[DT_MAX_URL_LEN + 16];
-	struct lint_want want;
+	struct ca_lint_want want;
 	int64_t now = dt_now(), not_after = now + cl->lifetime_s, ca_end;
 	dt_code rc;
 
@@ -310,8 +156,16 @@ dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 	}
 	device_urn(ctx, d, urn, sizeof(urn));
 	snprintf(ocsp_url, sizeof(ocsp_url), "%s/ocsp", ctx->public_url);
-	want = (struct lint_want){d, cl, ca, out->info.serial, urn, ocsp_url, ctx->org};
-	if ((rc = lint(der, (size_t)der_len, &want, err)) != DT_OK)
+	want = (struct ca_lint_want){.d = d,
+				     .cl = cl,
+				     .ca = ca,
+				     .ca_ski = X509_get0_subject_key_id((X509 *)ca),
+				     .serial_hex = out->info.serial,
+				     .urn = urn,
+				     .ocsp_url = ocsp_url,
+				     .org = ctx->org,
+				     .spki_hash = csr->spki_hash};
+	if ((rc = ca_lint_device_cert(der, (size_t)der_len, &want, err)) != DT_OK)
 		goto out;
 	snprintf(out->info.device_id, sizeof(out->info.device_id), "%s", d->id);
 	snprintf(out->info.ca, sizeof(out->info.ca), "%s", cl->ca);

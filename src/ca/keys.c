@@ -186,6 +186,25 @@ static dt_code read_ca_job(struct store_txn *txn, void *arg, struct dt_error *er
 	return txn->ops->ca_get(txn, j->name, &j->ca, err);
 }
 
+/* Signs a fixed message and verifies it with the certificate's public key. */
+static int self_test(const struct ca_signer *s)
+{
+	static const unsigned char msg[] = "devtrust CA key self-test";
+	unsigned char sig[1024];
+	size_t sig_len = sizeof(sig);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	const EVP_MD *dg = digest_for(s->key);
+	int ok = md && EVP_DigestSignInit(md, NULL, dg, NULL, s->key) == 1 &&
+		 EVP_DigestSign(md, sig, &sig_len, msg, sizeof(msg)) == 1;
+
+	EVP_MD_CTX_free(md);
+	md = ok ? EVP_MD_CTX_new() : NULL;
+	ok = md && EVP_DigestVerifyInit(md, NULL, dg, NULL, X509_get0_pubkey(s->cert)) == 1 &&
+	     EVP_DigestVerify(md, sig, sig_len, msg, sizeof(msg)) == 1;
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
 dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
 		      const struct ca_signer **out, struct dt_error *err)
 {
@@ -241,11 +260,11 @@ dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
 	snprintf(file, sizeof(file), "%s.key", name);
 	if ((rc = ca_key_load(ctx, file, &s->key, err)) != DT_OK)
 		goto out;
-	if (X509_check_private_key(s->cert, s->key) != 1) {
+	if (X509_check_private_key(s->cert, s->key) != 1 || self_test(s) != 1) {
 		ERR_clear_error();
 		rc = dt_fail(err, DT_ERR_CRYPTO,
-			     "the key file of CA '%s' does not match its "
-			     "certificate",
+			     "the key of CA '%s' does not match its certificate or fails its "
+			     "sign/verify self-test",
 			     name);
 		goto out;
 	}

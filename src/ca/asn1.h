@@ -1,0 +1,61 @@
+/*
+ * ASN.1 structures the ca module parses with OpenSSL's templates where the
+ * stock d2i functions would decode a public key (slow on OpenSSL 3.0): a
+ * PKCS#10 request (RFC 2986) and a certificate (RFC 5280), both keeping the
+ * SubjectPublicKeyInfo as sent and the signed part's original encoding.
+ */
+#ifndef DT_CA_ASN1_H
+#define DT_CA_ASN1_H
+
+#include <openssl/asn1t.h>
+#include <openssl/x509.h>
+
+typedef struct {
+	ASN1_ENCODING enc;
+	X509_ALGOR *algor;
+	ASN1_BIT_STRING *public_key;
+} DT_SPKI;
+
+typedef struct {
+	ASN1_ENCODING enc;
+	ASN1_INTEGER *version;
+	X509_NAME *subject;
+	DT_SPKI *spki;
+	STACK_OF(X509_ATTRIBUTE) * attributes;
+} DT_CSR_INFO;
+
+struct dt_csr {
+	DT_CSR_INFO *info;
+	X509_ALGOR *sig_alg;
+	ASN1_BIT_STRING *signature;
+};
+typedef struct dt_csr DT_CSR;
+
+typedef struct {
+	ASN1_ENCODING enc;
+	ASN1_INTEGER *version;
+	ASN1_INTEGER *serial;
+	X509_ALGOR *sig_alg;
+	X509_NAME *issuer;
+	X509_VAL *validity;
+	X509_NAME *subject;
+	DT_SPKI *spki;
+	ASN1_BIT_STRING *issuer_uid;
+	ASN1_BIT_STRING *subject_uid;
+	STACK_OF(X509_EXTENSION) * extensions;
+} DT_TBS;
+
+typedef struct {
+	DT_TBS *tbs;
+	X509_ALGOR *sig_alg;
+	ASN1_BIT_STRING *signature;
+} DT_CERT;
+
+/* What DECLARE_ASN1_ITEM() expands to, spelled out for the static analysers. */
+const ASN1_ITEM *DT_SPKI_it(void);
+const ASN1_ITEM *DT_CSR_INFO_it(void);
+const ASN1_ITEM *DT_CSR_it(void);
+const ASN1_ITEM *DT_TBS_it(void);
+const ASN1_ITEM *DT_CERT_it(void);
+
+#endif
