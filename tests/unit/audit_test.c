@@ -419,19 +419,7 @@ static void test_link_covers_every_field(void **state)
 	assert_link_changes(&r, "the actor/action boundary");
 }
 
-static int setup(void **state)
-{
-	*state = tenv_new(0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tenv_free(*state);
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
 
 int main(void)
 {

@@ -285,23 +285,6 @@ static int revoked_count(X509_CRL *crl)
 	return rv ? sk_X509_REVOKED_num(rv) : 0;
 }
 
-static X509_CRL *crl_of(struct dt_ctx *ctx, const char *ca)
-{
-	struct dt_error err;
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	size_t len = 0;
-	X509_CRL *crl;
-
-	if (dt_crl_generate(ctx, ca, &der, &len, &err) != DT_OK)
-		fail_msg("crl %s: %s", ca, err.msg);
-	p = der;
-	crl = d2i_X509_CRL(NULL, &p, (long)len);
-	assert_non_null(crl);
-	OPENSSL_free(der);
-	return crl;
-}
-
 static void test_revoked_ca_on_root_crl(void **state)
 {
 	struct tenv *t = *state;
@@ -317,7 +300,7 @@ static void test_revoked_ca_on_root_crl(void **state)
 	ca = tu2_ca_cert(t, "vendor-a");
 	def = tu2_ca_cert(t, "default");
 
-	crl = crl_of(t->ctx, "root");
+	crl = tu_crl(t->ctx, "root");
 	assert_int_equal(revoked_count(crl), 0);
 	X509_CRL_free(crl);
 
@@ -332,7 +315,7 @@ static void test_revoked_ca_on_root_crl(void **state)
 	assert_int_equal(dt_ca_revoke(t->ctx, "nope", DT_REASON_CA_COMPROMISE, &err),
 			 DT_ERR_NOT_FOUND);
 
-	crl = crl_of(t->ctx, "root");
+	crl = tu_crl(t->ctx, "root");
 	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(root)), 1);
 	assert_int_equal(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(root)), 0);
 	assert_int_equal(revoked_count(crl), 1);
@@ -405,12 +388,6 @@ static void test_revoked_ca_stops_issuing(void **state)
 	assert_int_equal(tu2_cert_count(t), 1);
 }
 
-static int setup(void **state)
-{
-	*state = tenv_new(0);
-	return 0;
-}
-
 static int teardown(void **state)
 {
 	tenv_free(*state);
@@ -418,7 +395,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, teardown)
 
 int main(void)
 {

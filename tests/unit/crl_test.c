@@ -7,24 +7,6 @@
 
 #include <openssl/x509v3.h>
 
-static X509_CRL *crl_of(struct dt_ctx *ctx, const char *ca)
-{
-	struct dt_error err;
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	size_t len = 0;
-	X509_CRL *crl;
-
-	if (dt_crl_generate(ctx, ca, &der, &len, &err) != DT_OK)
-		fail_msg("crl %s: %s", ca, err.msg);
-	p = der;
-	crl = d2i_X509_CRL(NULL, &p, (long)len);
-	assert_non_null(crl);
-	assert_ptr_equal(p, der + len);
-	OPENSSL_free(der);
-	return crl;
-}
-
 static long crl_number(X509_CRL *crl)
 {
 	ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
@@ -83,7 +65,7 @@ static void test_crl_numbers_increase(void **state)
 	long prev = 0, n;
 
 	for (int i = 0; i < 3; i++) {
-		crl = crl_of(t->ctx, "default");
+		crl = tu_crl(t->ctx, "default");
 		n = crl_number(crl);
 		assert_true(n > prev);
 		prev = n;
@@ -95,12 +77,12 @@ static void test_crl_numbers_increase(void **state)
 	memset(&oo, 0, sizeof(oo));
 	oo.data_dir = t->data;
 	assert_int_equal(dt_open(&oo, &again, &err), DT_OK);
-	crl = crl_of(again, "default");
+	crl = tu_crl(again, "default");
 	assert_true(crl_number(crl) > prev);
 	X509_CRL_free(crl);
 	dt_close(again);
 	/* Each CA has its own sequence. */
-	crl = crl_of(t->ctx, "root");
+	crl = tu_crl(t->ctx, "root");
 	assert_int_equal(crl_number(crl), 1);
 	X509_CRL_free(crl);
 }
@@ -109,7 +91,7 @@ static void test_crl_is_signed_v2_with_aki_and_times(void **state)
 {
 	struct tenv *t = *state;
 	X509 *ca = tu2_ca_cert(t, "default"), *root = tu2_ca_cert(t, "root");
-	X509_CRL *crl = crl_of(t->ctx, "default");
+	X509_CRL *crl = tu_crl(t->ctx, "default");
 	AUTHORITY_KEYID *aki;
 	int day = 0, sec = 0;
 	time_t now = time(NULL);
@@ -132,7 +114,7 @@ static void test_crl_is_signed_v2_with_aki_and_times(void **state)
 	assert_true(X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &now) <= 0);
 	X509_CRL_free(crl);
 
-	crl = crl_of(t->ctx, "root");
+	crl = tu_crl(t->ctx, "root");
 	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(root)), 1);
 	assert_int_equal(X509_CRL_get_version(crl), 1);
 	X509_CRL_free(crl);
@@ -162,7 +144,7 @@ static void test_entries_and_reasons(void **state)
 	valid = tu2_issue(t, "pump-5", "P-256", NULL);
 	revoked_serial = tu2_issue(t, "pump-5", "P-256", NULL);
 
-	crl = crl_of(t->ctx, "default");
+	crl = tu_crl(t->ctx, "default");
 	assert_int_equal(revoked_count(crl), 0);
 	X509_CRL_free(crl);
 
@@ -177,7 +159,7 @@ static void test_entries_and_reasons(void **state)
 	assert_int_equal(
 	    dt_cert_revoke(t->ctx, revoked_serial.serial, DT_REASON_SUPERSEDED, NULL, &err), DT_OK);
 
-	crl = crl_of(t->ctx, "default");
+	crl = tu_crl(t->ctx, "default");
 	assert_int_equal(revoked_count(crl), 5);
 	assert_non_null(r = entry_of(crl, held.serial));
 	assert_int_equal(reason_of(r), DT_REASON_CERTIFICATE_HOLD);
@@ -205,7 +187,7 @@ static void test_entries_and_reasons(void **state)
 	/* Resume lifts the hold: the entry leaves the next CRL; the others stay. */
 	assert_int_equal(dt_device_transition(t->ctx, "pump-1", DT_TR_RESUME, NULL, NULL, &err),
 			 DT_OK);
-	crl = crl_of(t->ctx, "default");
+	crl = tu_crl(t->ctx, "default");
 	assert_int_equal(revoked_count(crl), 4);
 	assert_null(entry_of(crl, held.serial));
 	assert_non_null(entry_of(crl, comp.serial));
@@ -213,7 +195,7 @@ static void test_entries_and_reasons(void **state)
 	X509_CRL_free(crl);
 
 	/* Device certificates never appear on the root's CRL. */
-	crl = crl_of(t->ctx, "root");
+	crl = tu_crl(t->ctx, "root");
 	assert_int_equal(revoked_count(crl), 0);
 	X509_CRL_free(crl);
 	X509_free(comp_x);
@@ -241,12 +223,12 @@ static void test_crl_scoped_to_its_ca(void **state)
 	assert_int_equal(dt_cert_revoke(t->ctx, b.serial, DT_REASON_CESSATION, NULL, &err), DT_OK);
 
 	other = tu2_ca_cert(t, "other");
-	crl = crl_of(t->ctx, "other");
+	crl = tu_crl(t->ctx, "other");
 	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(other)), 1);
 	assert_int_equal(revoked_count(crl), 1);
 	assert_non_null(entry_of(crl, a.serial));
 	X509_CRL_free(crl);
-	crl = crl_of(t->ctx, "default");
+	crl = tu_crl(t->ctx, "default");
 	assert_int_equal(revoked_count(crl), 1);
 	assert_non_null(entry_of(crl, b.serial));
 	X509_CRL_free(crl);
@@ -257,19 +239,7 @@ static void test_crl_scoped_to_its_ca(void **state)
 	assert_int_equal(len, 0);
 }
 
-static int setup(void **state)
-{
-	*state = tenv_new(0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tenv_free(*state);
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
 
 int main(void)
 {

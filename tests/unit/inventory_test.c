@@ -425,19 +425,7 @@ static void test_tokens(void **state)
 	assert_int_equal(dt_device_token(t->ctx, "pump-1", 0, first, &err), DT_ERR_STATE);
 }
 
-static int setup(void **state)
-{
-	*state = tenv_new(0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tenv_free(*state);
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
 
 int main(void)
 {

@@ -598,19 +598,7 @@ static void test_pem_csr_accepted(void **state)
 	EVP_PKEY_free(k);
 }
 
-static int setup(void **state)
-{
-	*state = tenv_new(0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tenv_free(*state);
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
 
 int main(void)
 {

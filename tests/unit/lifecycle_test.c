@@ -138,27 +138,18 @@ static void test_suspended_device_cannot_enroll(void **state)
 	OPENSSL_free(csr);
 }
 
-static int setup(void **state)
-{
-	*state = tenv_new(0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tenv_free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_first_issuance_activates, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_suspend_holds_and_resume_lifts, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_retire_and_compromised_are_terminal, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_illegal_transitions_name_states, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_suspended_device_cannot_enroll, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_issuance_activates, tu_setup, tu_teardown),
+	    cmocka_unit_test_setup_teardown(test_suspend_holds_and_resume_lifts, tu_setup,
+					    tu_teardown),
+	    cmocka_unit_test_setup_teardown(test_retire_and_compromised_are_terminal, tu_setup,
+					    tu_teardown),
+	    cmocka_unit_test_setup_teardown(test_illegal_transitions_name_states, tu_setup,
+					    tu_teardown),
+	    cmocka_unit_test_setup_teardown(test_suspended_device_cannot_enroll, tu_setup,
+					    tu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

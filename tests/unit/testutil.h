@@ -292,4 +292,36 @@ static inline void tu2_serial_hex(const ASN1_INTEGER *sn, char out[DT_SERIAL_HEX
 }
 /* ---- end of tu2_ helpers ---- */
 
+/* The standard fixture: a fresh data dir per test, inline commits. */
+static inline int tu_setup(void **state)
+{
+	*state = tenv_new(0);
+	return 0;
+}
+
+static inline int tu_teardown(void **state)
+{
+	tenv_free(*state);
+	return 0;
+}
+
+/* Generates the next CRL of a CA and parses it (whole DER consumed). */
+static inline X509_CRL *tu_crl(struct dt_ctx *ctx, const char *ca)
+{
+	struct dt_error err;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	X509_CRL *crl;
+
+	if (dt_crl_generate(ctx, ca, &der, &len, &err) != DT_OK)
+		fail_msg("crl %s: %s", ca, err.msg);
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	assert_non_null(crl);
+	assert_ptr_equal(p, der + len);
+	OPENSSL_free(der);
+	return crl;
+}
+
 #endif
