@@ -46,6 +46,7 @@ make --no-print-directory BUILD=$BUILD CC=clang \
 LIBS="$(pkg-config --libs openssl sqlite3 jansson) -lpthread"
 
 for t in $TARGETS; do
+	# shellcheck disable=SC2046,SC2086 # flag lists split on purpose
 	clang -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc \
 		$(pkg-config --cflags openssl sqlite3 jansson) $CFLAGS_FUZZ -fsanitize=fuzzer \
 		-o "$BUILD/fuzz/${t}_fuzz" "tests/fuzz/${t}_fuzz.c" "$BUILD/libdevtrust.a" $LIBS

@@ -20,8 +20,8 @@ failures=()
 
 count_cmocka() { # $1 name, $2 log, $3 exit code
 	local p f
-	p=$(grep -oE '\[  PASSED  \] [0-9]+ test' "$2" | grep -oE '[0-9]+' | tail -1)
-	f=$(grep -oE '\[  FAILED  \] [0-9]+ test' "$2" | grep -oE '[0-9]+' | tail -1)
+	p=$(grep -aoE '\[  PASSED  \] [0-9]+ test' "$2" | grep -aoE '[0-9]+' | tail -1)
+	f=$(grep -aoE '\[  FAILED  \] [0-9]+ test' "$2" | grep -aoE '[0-9]+' | tail -1)
 	p=${p:-0}
 	f=${f:-0}
 	if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # crashed or sanitizer report
@@ -39,7 +39,7 @@ run_unit() {
 		CMOCKA_MESSAGE_OUTPUT=stdout timeout 600 "$t" >"$log" 2>&1
 		rc=$?
 		count_cmocka "unit/$name" "$log" "$rc"
-		echo "unit  $name: $(grep -cE '\[       OK \]' "$log") ok, rc=$rc"
+		echo "unit  $name: $(grep -acE '\[       OK \]' "$log") ok, rc=$rc"
 	done
 }
 
@@ -51,12 +51,12 @@ run_integration() {
 		log="$LOGDIR/$name.log"
 		timeout 1200 bash "$s" >"$log" 2>&1
 		rc=$?
-		p=$(grep -c '^PASS ' "$log")
-		f=$(grep -c '^FAIL ' "$log")
+		p=$(grep -ac '^PASS ' "$log")
+		f=$(grep -ac '^FAIL ' "$log")
 		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 		passed=$((passed + p))
 		failed=$((failed + f))
-		[ "$f" -gt 0 ] && failures+=("integration/$name: $(grep '^FAIL ' "$log" | head -3 | tr '\n' ';') (see $log)")
+		[ "$f" -gt 0 ] && failures+=("integration/$name: $(grep -a '^FAIL ' "$log" | head -3 | tr '\n' ';') (see $log)")
 		echo "integ $name: $p passed, $f failed"
 	done
 }

@@ -2,7 +2,8 @@
 # Replays every seed corpus (tests/data/fuzz/<target>/) through its libFuzzer
 # harness built with tests/fuzz/driver.c instead of libFuzzer, so the real and
 # hostile inputs, and every crash once found, stay regression tests.
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib.sh
 . tests/integration/lib.sh
 BUILD=${BUILD:-build}
 LIB="$BUILD/libdevtrust.a"
@@ -25,7 +26,7 @@ for t in $TARGETS; do
 		fail "fuzz-corpus $t: no seed corpus in tests/data/fuzz/$t"
 		continue
 	fi
-	# shellcheck disable=SC2086 # flag lists
+	# shellcheck disable=SC2046,SC2086 # flag lists split on purpose
 	if ! $CC_FUZZ -std=c11 -D_DEFAULT_SOURCE -g -O1 -Iinclude -Isrc \
 		$(pkg-config --cflags openssl sqlite3 jansson) $SAN -o "$bin" \
 		"tests/fuzz/${t}_fuzz.c" tests/fuzz/driver.c "$LIB" $LIBS >"$WORK/$t.build" 2>&1; then
