@@ -1,7 +1,7 @@
 # devtrust: GNU Make with pkg-config. `make help` lists the targets.
 CC ?= cc
 BUILD ?= build
-PKGS := openssl sqlite3 jansson
+PKGS := openssl sqlite3 jansson libevent libevent_openssl libevent_pthreads
 DEPS_OK := $(BUILD)/.deps-ok
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wvla
@@ -14,8 +14,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(BASE_CFLAGS) $(OPT) $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 LIBS = $(PKG_LIBS) -lpthread $(EXTRA_LDFLAGS)
 
-LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/ca/*.c src/inventory/*.c \
-	src/audit/*.c src/report/*.c))
+LIB_SRC := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)

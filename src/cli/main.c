@@ -22,6 +22,8 @@ static const char usage_text[] =
     "  crl --ca CA [--out FILE]                 generate a CRL (DER)\n"
     "  report expiring|drift|duplicates|weak    findings\n"
     "  audit verify|list                        the hash-chained audit log\n"
+    "  manufacturer add|list ...                IDevID trust anchors of device makers\n"
+    "  serve [--listen ADDR:PORT] [--listen-http ADDR:PORT]   EST, OCSP, CRLs over HTTP(S)\n"
     "  version\n"
     "\n"
     "Data dir: --data, else $DEVTRUST_DATA, else ./devtrust-data.\n"
@@ -82,8 +84,10 @@ int main(int argc, char **argv)
 		const char *noun;
 		int (*fn)(struct cli *, int, char **);
 	} nouns[] = {
-	    {"init", cmd_init}, {"ca", cmd_ca},	  {"class", cmd_class},	  {"device", cmd_device},
-	    {"cert", cmd_cert}, {"crl", cmd_crl}, {"report", cmd_report}, {"audit", cmd_audit},
+	    {"init", cmd_init},	    {"ca", cmd_ca},	  {"class", cmd_class},
+	    {"device", cmd_device}, {"cert", cmd_cert},	  {"crl", cmd_crl},
+	    {"report", cmd_report}, {"audit", cmd_audit}, {"manufacturer", cmd_manufacturer},
+	    {"serve", cmd_serve},
 	};
 	struct cli c;
 	const char *env = getenv("DEVTRUST_DATA");

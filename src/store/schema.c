@@ -51,6 +51,11 @@ static const char *const migrations[] = {
     " action TEXT NOT NULL, object TEXT NOT NULL, reason TEXT NOT NULL,"
     " details TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
     "CREATE INDEX audit_object ON audit(object);",
+    /* 2: manufacturer trust anchors (IEEE 802.1AR IDevID roots) */
+    "CREATE TABLE manufacturer_anchors("
+    " manufacturer TEXT NOT NULL, fingerprint TEXT NOT NULL, anchor BLOB NOT NULL,"
+    " subject TEXT NOT NULL, not_after INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(manufacturer, fingerprint));",
 };
 
 int sq_schema_latest(void)

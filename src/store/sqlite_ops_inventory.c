@@ -316,3 +316,93 @@ dt_code sq_device_set_token(struct store_txn *t, const char *id, const unsigned 
 		return dt_fail(err, DT_ERR_NOT_FOUND, "no device with id '%s'", id);
 	return DT_OK;
 }
+
+dt_code sq_device_by_serial(struct store_txn *t, const char *manufacturer, const char *serial,
+			    struct dt_device *out, struct dt_error *err)
+{
+	sqlite3_stmt *st =
+	    sq_stmt(CONN(t), SQ_DEVICE_BY_SERIAL,
+		    "SELECT " DEVICE_COLS " FROM devices INDEXED BY devices_manufacturer"
+		    " WHERE manufacturer=? AND serial=?",
+		    err);
+	int r, rows = 0;
+
+	if (!st)
+		return err->code;
+	BIND_TEXT(st, 1, manufacturer);
+	BIND_TEXT(st, 2, serial);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW && ++rows == 1)
+		device_row(st, out, NULL);
+	sqlite3_reset(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return sq_error(CONN(t), err, "find device by serial");
+	if (rows == 0)
+		return dt_fail(err, DT_ERR_NOT_FOUND,
+			       "no device of manufacturer '%s' with serial '%s'", manufacturer,
+			       serial);
+	if (rows > 1)
+		return dt_fail(err, DT_ERR_STATE,
+			       "several devices of manufacturer '%s' have serial '%s': fix the "
+			       "inventory",
+			       manufacturer, serial);
+	return DT_OK;
+}
+
+dt_code sq_anchor_insert(struct store_txn *t, const struct store_anchor *a, struct dt_error *err)
+{
+	sqlite3_stmt *st =
+	    sq_stmt(CONN(t), SQ_ANCHOR_INSERT,
+		    "INSERT INTO manufacturer_anchors(manufacturer,fingerprint,anchor,"
+		    "subject,not_after,created_at) VALUES(?,?,?,?,?,?)",
+		    err);
+	int r;
+
+	if (!st)
+		return err->code;
+	BIND_TEXT(st, 1, a->manufacturer);
+	BIND_TEXT(st, 2, a->fingerprint);
+	sqlite3_bind_blob(st, 3, a->der, (int)a->der_len, SQLITE_STATIC);
+	BIND_TEXT(st, 4, a->subject);
+	sqlite3_bind_int64(st, 5, a->not_after);
+	sqlite3_bind_int64(st, 6, a->created_at);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (r == SQLITE_DONE)
+		return DT_OK;
+	if (sqlite3_extended_errcode(CONN(t)->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return dt_fail(err, DT_ERR_EXISTS, "manufacturer '%s' already has this anchor",
+			       a->manufacturer);
+	return sq_error(CONN(t), err, "insert anchor");
+}
+
+dt_code sq_anchor_list(struct store_txn *t, const char *manufacturer, store_anchor_cb cb, void *arg,
+		       struct dt_error *err)
+{
+	sqlite3_stmt *st =
+	    sq_stmt(CONN(t), SQ_ANCHOR_LIST,
+		    "SELECT manufacturer,fingerprint,anchor,subject,not_after,created_at"
+		    " FROM manufacturer_anchors WHERE (?1 IS NULL OR manufacturer=?1)"
+		    " ORDER BY manufacturer, created_at",
+		    err);
+	struct store_anchor a;
+	int r;
+
+	if (!st)
+		return err->code;
+	BIND_TEXT(st, 1, manufacturer);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&a, 0, sizeof(a));
+		sq_text(st, 0, a.manufacturer, sizeof(a.manufacturer));
+		sq_text(st, 1, a.fingerprint, sizeof(a.fingerprint));
+		a.der = sqlite3_column_blob(st, 2);
+		a.der_len = (size_t)sqlite3_column_bytes(st, 2);
+		sq_text(st, 3, a.subject, sizeof(a.subject));
+		a.not_after = sqlite3_column_int64(st, 4);
+		a.created_at = sqlite3_column_int64(st, 5);
+		if (cb(arg, &a) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return (r == SQLITE_ROW || r == SQLITE_DONE) ? DT_OK
+						     : sq_error(CONN(t), err, "list anchors");
+}

@@ -49,6 +49,18 @@ struct store_audit_row {
 	unsigned char hash[32];
 };
 
+/* A manufacturer's trust anchor: the root its IDevID certificates chain to. */
+struct store_anchor {
+	char manufacturer[DT_FIELD_BUF];
+	char fingerprint[DT_SHA256_HEX_BUF];
+	char subject[DT_FIELD_BUF];
+	int64_t not_after;
+	int64_t created_at;
+	const unsigned char *der; /* borrowed for the callback's duration */
+	size_t der_len;
+};
+
+typedef int (*store_anchor_cb)(void *arg, const struct store_anchor *a);
 typedef int (*store_revoked_cb)(void *arg, const struct store_revoked *r);
 typedef int (*store_ca_cb)(void *arg, const struct store_ca *ca);
 typedef int (*store_audit_cb)(void *arg, const struct store_audit_row *row);
@@ -82,6 +94,14 @@ struct store_ops {
 	dt_code (*device_get)(struct store_txn *, const char *id, struct dt_device *,
 			      unsigned char token_hash[32], struct dt_error *);
 	dt_code (*device_list)(struct store_txn *, const struct dt_device_filter *, dt_device_cb,
+			       void *, struct dt_error *);
+	/* The device of a manufacturer with this serial (IDevID subject serialNumber). */
+	dt_code (*device_by_serial)(struct store_txn *, const char *manufacturer,
+				    const char *serial, struct dt_device *, struct dt_error *);
+	dt_code (*anchor_insert)(struct store_txn *, const struct store_anchor *,
+				 struct dt_error *);
+	/* Anchors of one manufacturer, or of all when manufacturer is NULL. */
+	dt_code (*anchor_list)(struct store_txn *, const char *manufacturer, store_anchor_cb,
 			       void *, struct dt_error *);
 	dt_code (*device_set_state)(struct store_txn *, const char *id, enum dt_state, int64_t now,
 				    struct dt_error *);

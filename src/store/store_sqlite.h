@@ -35,6 +35,9 @@ enum sq_stmt_id {
 	SQ_DEVICE_LIST,
 	SQ_DEVICE_STATE,
 	SQ_DEVICE_TOKEN,
+	SQ_DEVICE_BY_SERIAL,
+	SQ_ANCHOR_INSERT,
+	SQ_ANCHOR_LIST,
 	SQ_CERT_INSERT,
 	SQ_CERT_GET,
 	SQ_CERT_LIST,
@@ -70,6 +73,11 @@ dt_code sq_device_insert(struct store_txn *, const struct dt_device *, const uns
 dt_code sq_device_get(struct store_txn *, const char *, struct dt_device *, unsigned char[32],
 		      struct dt_error *);
 dt_code sq_device_list(struct store_txn *, const struct dt_device_filter *, dt_device_cb, void *,
+		       struct dt_error *);
+dt_code sq_device_by_serial(struct store_txn *, const char *, const char *, struct dt_device *,
+			    struct dt_error *);
+dt_code sq_anchor_insert(struct store_txn *, const struct store_anchor *, struct dt_error *);
+dt_code sq_anchor_list(struct store_txn *, const char *, store_anchor_cb, void *,
 		       struct dt_error *);
 dt_code sq_device_set_state(struct store_txn *, const char *, enum dt_state, int64_t,
 			    struct dt_error *);
