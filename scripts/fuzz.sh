@@ -9,18 +9,21 @@ set -eu
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
 BUILD=build-fuzz
-TARGETS=${FUZZ_TARGETS:-csr csv import names}
+TARGETS=${FUZZ_TARGETS:-csr csv import names est ocsp}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CFLAGS_FUZZ="-g -O1 -fno-omit-frame-pointer $SAN"
 
 # Longest input worth trying per target: a little past the parser's own limit
-# (DT_MAX_CSR_BYTES 16 KiB, DT_MAX_CSV_LINE 4 KiB), so the limit checks are hit.
+# (DT_MAX_CSR_BYTES 16 KiB, DT_MAX_CSV_LINE 4 KiB, DT_MAX_EST_BODY 22572,
+# DT_MAX_OCSP_REQUEST_BYTES 4 KiB), so the limit checks are hit.
 max_len() {
 	case $1 in
 	csr) echo 20000 ;;
 	csv) echo 5000 ;;
 	import) echo 16384 ;;
 	names) echo 256 ;;
+	est) echo 23000 ;;
+	ocsp) echo 5000 ;;
 	esac
 }
 dict_of() {

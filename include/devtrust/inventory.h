@@ -142,4 +142,28 @@ DT_MUST_USE dt_code dt_device_token_check(struct dt_ctx *ctx, const char *id, co
 DT_MUST_USE dt_code dt_device_import_csv(struct dt_ctx *ctx, FILE *in, FILE *tokens,
 					 int64_t *imported, struct dt_error *err);
 
+/*
+ * Manufacturer trust anchors (IEEE 802.1AR): the CA certificates a maker's
+ * IDevIDs chain to. An anchor vouches only for devices whose manufacturer
+ * field is its manufacturer's name; EST bootstrap (est.h) uses them.
+ */
+struct dt_manufacturer_anchor {
+	char manufacturer[DT_FIELD_BUF];
+	char fingerprint[65]; /* hex SHA-256 of the DER certificate */
+	char subject[DT_FIELD_BUF];
+	int64_t not_after;
+	int64_t created_at;
+};
+
+typedef int (*dt_manufacturer_cb)(void *arg, const struct dt_manufacturer_anchor *a);
+
+/* Registers a CA certificate (PEM or DER, basicConstraints CA:TRUE, not
+ * expired) as a trust anchor of manufacturer name, with its audit event. */
+DT_MUST_USE dt_code dt_manufacturer_add(struct dt_ctx *ctx, const char *name,
+					const unsigned char *anchor, size_t len,
+					struct dt_error *err);
+/* Every anchor, by manufacturer, oldest first. */
+DT_MUST_USE dt_code dt_manufacturer_list(struct dt_ctx *ctx, dt_manufacturer_cb cb, void *arg,
+					 struct dt_error *err);
+
 #endif

@@ -6,6 +6,7 @@
 #ifndef DT_CA_H
 #define DT_CA_H
 
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
 #include "core/core.h"
@@ -86,5 +87,29 @@ DT_MUST_USE dt_code ca_add_ext(X509 *x, const X509 *issuer, int nid, const char 
 /* X509 time to seconds since the epoch. */
 int64_t ca_asn1_time(const ASN1_TIME *t);
 void ca_fingerprint(const X509 *x, char hex[DT_SHA256_HEX_BUF]);
+
+/* The server's TLS key and chain (leaf first) from the data dir. */
+DT_MUST_USE dt_code ca_tls_credentials(struct dt_ctx *ctx, EVP_PKEY **key, STACK_OF(X509) * *chain,
+				       struct dt_error *err);
+
+/* ---- OCSP from the CA's side (ocsp_sign.c) ---- */
+/* What a CertID (RFC 6960 section 4.1.1) says about a CA certificate. */
+#define CA_CERTID_ISSUER 1u /* issuerNameHash and issuerKeyHash are this CA's */
+#define CA_CERTID_SERIAL 2u /* serialNumber is this certificate's own serial */
+/*
+ * For each of the n CertIDs, which CA_CERTID_* bits hold for the CA certificate der.
+ * Hash algorithms other than SHA-1 (what clients send), SHA-256, SHA-384 and SHA-512
+ * match nothing. The hashes of each certificate are computed once per process.
+ */
+DT_MUST_USE dt_code ca_certid_match(const unsigned char *der, size_t len, OCSP_CERTID *const *ids,
+				    int n, unsigned *rel, struct dt_error *err);
+/* The delegated OCSP signer of CA name ("root" or an issuing CA), unlocked once per
+ * context; DT_ERR_NOT_FOUND if the CA has none. A revoked CA's signer still answers. */
+DT_MUST_USE dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name,
+				       const struct ca_signer **out, struct dt_error *err);
+/* Signs bs as that delegated responder: responderID byKey (RFC 5019 section 2.2), the
+ * signer's certificate in certs (RFC 6960 section 4.2.2.2), producedAt now. */
+DT_MUST_USE dt_code ca_sign_ocsp(const struct ca_signer *s, OCSP_BASICRESP *bs,
+				 struct dt_error *err);
 
 #endif

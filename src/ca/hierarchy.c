@@ -108,6 +108,7 @@ static dt_code build_cert(struct dt_ctx *ctx, const struct cert_spec *s, X509 **
 	ASN1_INTEGER *serial = NULL;
 	char serial_hex[DT_SERIAL_HEX_BUF];
 	int64_t now = dt_now(), not_after = now + s->lifetime_s;
+	time_t now_t = (time_t)now;
 	dt_code rc;
 
 	*out = NULL;
@@ -127,8 +128,8 @@ static dt_code build_cert(struct dt_ctx *ctx, const struct cert_spec *s, X509 **
 	if (X509_set_serialNumber(x, serial) != 1 ||
 	    X509_set_issuer_name(x, s->issuer ? X509_get_subject_name(ca_signer_cert(s->issuer))
 					      : X509_get_subject_name(x)) != 1 ||
-	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, -BACKDATE_S, NULL) ||
-	    !X509_time_adj_ex(X509_getm_notAfter(x), 0, (long)(not_after - now), NULL) ||
+	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, -BACKDATE_S, &now_t) ||
+	    !X509_time_adj_ex(X509_getm_notAfter(x), 0, (long)(not_after - now), &now_t) ||
 	    X509_set_pubkey(x, s->key) != 1) {
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot fill the certificate of %s", s->cn);
 		goto out;
@@ -171,19 +172,47 @@ static void fill_info(struct store_ca *ca, const X509 *x, const char *name, cons
 	ca->info.not_after = ca_asn1_time(X509_get0_notAfter(x));
 }
 
+/* The delegated OCSP signer of a CA (the root or an issuing CA): key in
+ * DATA/keys/<name>-ocsp.key, certificate into out->ocsp_cert. */
+static dt_code create_ocsp_signer(struct dt_ctx *ctx, const char *name,
+				  const struct ca_signer *issuer, struct store_ca *out,
+				  struct dt_error *err)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	char cn[DT_MAX_FIELD_LEN + 32], file[DT_ID_BUF + 16];
+	struct cert_spec spec;
+	dt_code rc;
+
+	if ((rc = ca_key_generate("P-256", &key, err)) != DT_OK)
+		goto out;
+	snprintf(cn, sizeof(cn), "%s OCSP Signer", name);
+	spec = (struct cert_spec){KIND_OCSP, name, cn, key, issuer, OCSP_SIGNER_LIFETIME_S, NULL};
+	if ((rc = build_cert(ctx, &spec, &cert, err)) != DT_OK)
+		goto out;
+	if ((rc = der_into(cert, out->ocsp_cert, sizeof(out->ocsp_cert), &out->ocsp_cert_len,
+			   err)) != DT_OK)
+		goto out;
+	snprintf(file, sizeof(file), "%s-ocsp.key", name);
+	rc = ca_key_save(ctx, file, key, err);
+out:
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return rc;
+}
+
 /* Keys, certificate and OCSP signer of a new issuing CA; adopted into the keyring. */
 static dt_code create_issuing(struct dt_ctx *ctx, const char *name, const struct ca_signer *root,
 			      struct store_ca *out, const struct ca_signer **signer,
 			      struct dt_error *err)
 {
-	EVP_PKEY *key = NULL, *okey = NULL;
-	X509 *cert = NULL, *ocsp = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
 	char cn[DT_ID_BUF + 32], file[DT_ID_BUF + 16];
 	struct cert_spec spec;
 	dt_code rc;
 
-	if ((rc = ca_key_generate("P-256", &key, err)) != DT_OK ||
-	    (rc = ca_key_generate("P-256", &okey, err)) != DT_OK)
+	if ((rc = ca_key_generate("P-256", &key, err)) != DT_OK)
 		goto out;
 	snprintf(cn, sizeof(cn), "%s Issuing CA", name);
 	spec = (struct cert_spec){KIND_ISSUING, name, cn, key, root, ISSUING_LIFETIME_S, NULL};
@@ -200,20 +229,10 @@ static dt_code create_issuing(struct dt_ctx *ctx, const char *name, const struct
 	cert = NULL;
 	if (rc != DT_OK)
 		goto out;
-	snprintf(cn, sizeof(cn), "%s OCSP Signer", name);
-	spec = (struct cert_spec){KIND_OCSP, name, cn, okey, *signer, OCSP_SIGNER_LIFETIME_S, NULL};
-	if ((rc = build_cert(ctx, &spec, &ocsp, err)) != DT_OK)
-		goto out;
-	if ((rc = der_into(ocsp, out->ocsp_cert, sizeof(out->ocsp_cert), &out->ocsp_cert_len,
-			   err)) != DT_OK)
-		goto out;
-	snprintf(file, sizeof(file), "%s-ocsp.key", name);
-	rc = ca_key_save(ctx, file, okey, err);
+	rc = create_ocsp_signer(ctx, name, *signer, out, err);
 out:
 	EVP_PKEY_free(key);
-	EVP_PKEY_free(okey);
 	X509_free(cert);
-	X509_free(ocsp);
 	return rc;
 }
 
@@ -342,6 +361,10 @@ dt_code ca_init_hierarchy(struct dt_ctx *ctx, struct dt_error *err)
 	cert = NULL;
 	if (rc != DT_OK)
 		goto out;
+	/* The root answers OCSP for its issuing CAs through its own delegated signer, so
+	 * relying parties that check the whole chain never need the root key online. */
+	if ((rc = create_ocsp_signer(ctx, "root", root_signer, root, err)) != DT_OK)
+		goto out;
 	if ((rc = create_issuing(ctx, "default", root_signer, def, &def_signer, err)) != DT_OK ||
 	    (rc = create_tls(ctx, def_signer, err)) != DT_OK)
 		goto out;
@@ -424,6 +447,14 @@ dt_code dt_ca_add(struct dt_ctx *ctx, const char *name, struct dt_error *err)
 		    strlen(name), DT_MAX_CA_NAME_LEN);
 	if (strcmp(name, "root") == 0)
 		return dt_fail(err, DT_ERR_INVALID, "'root' is reserved for the root CA");
+	/* Key files are DATA/keys/<ca>.key and <ca>-ocsp.key beside tls.key: these names
+	 * would take (and on failure delete) another key's file. */
+	if (strcmp(name, "tls") == 0 ||
+	    (strlen(name) >= 5 && strcmp(name + strlen(name) - 5, "-ocsp") == 0))
+		return dt_fail(err, DT_ERR_INVALID,
+			       "CA name '%s' is reserved: 'tls' and names ending in '-ocsp' would "
+			       "share a key file with the TLS key or an OCSP signer",
+			       name);
 	if (!(ex = calloc(1, sizeof(*ex))) || !(ca = calloc(1, sizeof(*ca)))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 		goto out;

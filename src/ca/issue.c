@@ -120,6 +120,8 @@ dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 	char urn[512], ocsp_url[DT_MAX_URL_LEN + 16];
 	struct ca_lint_want want;
 	int64_t now = dt_now(), not_after = now + cl->lifetime_s, ca_end;
+	/* One clock reading for both ends, so the validity is exactly the lifetime. */
+	time_t now_t = (time_t)now;
 	dt_code rc;
 
 	memset(out, 0, sizeof(*out));
@@ -140,8 +142,8 @@ dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 		goto out;
 	if (X509_set_serialNumber(x, serial) != 1 ||
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
-	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, -BACKDATE_S, NULL) ||
-	    !X509_time_adj_ex(X509_getm_notAfter(x), 0, (long)(not_after - now), NULL) ||
+	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, -BACKDATE_S, &now_t) ||
+	    !X509_time_adj_ex(X509_getm_notAfter(x), 0, (long)(not_after - now), &now_t) ||
 	    copy_spki(x, csr) != 1) {
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot fill the certificate of device '%s'",
 			     d->id);

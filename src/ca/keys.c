@@ -304,3 +304,80 @@ out:
 	X509_free(cert);
 	return rc;
 }
+
+/* ---- Delegated OCSP signers (ocsp_sign.c): keyring entries "<ca>#ocsp" ---- */
+
+const struct ca_signer *ca_signer_find(struct dt_ctx *ctx, const char *entry)
+{
+	const struct ca_signer *s = NULL;
+
+	pthread_mutex_lock(&ctx->keys_mu);
+	for (int i = 0; ctx->keys && i < ctx->keys->n; i++)
+		if (strcmp(ctx->keys->items[i]->name, entry) == 0) {
+			s = ctx->keys->items[i];
+			break;
+		}
+	pthread_mutex_unlock(&ctx->keys_mu);
+	return s;
+}
+
+dt_code ca_signer_load(struct dt_ctx *ctx, const char *entry, X509 *cert, const char *key_file,
+		       const struct ca_signer **out, struct dt_error *err)
+{
+	struct ca_signer *s = NULL;
+	dt_code rc = DT_OK;
+
+	*out = NULL;
+	pthread_mutex_lock(&ctx->keys_mu);
+	if (!ctx->keys && !(ctx->keys = calloc(1, sizeof(*ctx->keys)))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	/* Another thread may have unlocked it while we read its certificate. */
+	for (int i = 0; i < ctx->keys->n; i++)
+		if (strcmp(ctx->keys->items[i]->name, entry) == 0) {
+			*out = ctx->keys->items[i];
+			goto out;
+		}
+	if (ctx->keys->n == CA_KEYRING_MAX) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "too many CA keys unlocked at once");
+		goto out;
+	}
+	if (!(s = calloc(1, sizeof(*s)))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if ((rc = dt_copy(s->name, sizeof(s->name), entry, "keyring entry", err)) != DT_OK)
+		goto out;
+	s->cert = cert;
+	cert = NULL;
+	if ((rc = ca_key_load(ctx, key_file, &s->key, err)) != DT_OK)
+		goto out;
+	if (X509_check_private_key(s->cert, s->key) != 1 || self_test(s) != 1) {
+		ERR_clear_error();
+		rc = dt_fail(err, DT_ERR_CRYPTO,
+			     "the key %s does not match its certificate or fails its sign/verify "
+			     "self-test",
+			     key_file);
+		goto out;
+	}
+	ctx->keys->items[ctx->keys->n++] = s;
+	*out = s;
+	s = NULL;
+out:
+	pthread_mutex_unlock(&ctx->keys_mu);
+	signer_free(s);
+	X509_free(cert);
+	return rc;
+}
+
+dt_code ca_sign_ocsp_basic(const struct ca_signer *s, OCSP_BASICRESP *bs, unsigned long flags,
+			   struct dt_error *err)
+{
+	if (OCSP_basic_sign(bs, s->cert, s->key, digest_for(s->key), NULL, flags) != 1) {
+		ERR_clear_error();
+		return dt_fail(err, DT_ERR_CRYPTO, "signing an OCSP response as %s failed",
+			       s->name);
+	}
+	return DT_OK;
+}

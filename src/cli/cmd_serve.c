@@ -1,13 +1,39 @@
 /*
- * devtrust serve: the EST, OCSP and CRL server.
+ * devtrust serve: the EST, OCSP and CRL server on the data dir.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "http/http.h"
 
 int cmd_serve(struct cli *c, int argc, char **argv)
 {
-	(void)c;
-	(void)argc;
-	(void)argv;
-	return cli_usage("devtrust serve [--listen ADDR:PORT] [--listen-http ADDR:PORT]",
-			 "not built yet");
+	static const char usage[] =
+	    "devtrust serve [--listen ADDR:PORT] [--listen-http ADDR:PORT] [--workers N] "
+	    "[--issue-threads N]";
+	struct cli_args a;
+	struct http_config cfg;
+	struct dt_open_opts o = {c->data_dir, c->passphrase_file, c->actor, 1};
+	struct dt_error err;
+	const char *v;
+	int rc;
+
+	if ((rc = cli_parse(argc, argv, "listen= listen-http= workers= issue-threads=", 0, 0, usage,
+			    &a)) != 0)
+		return rc;
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.https_addr, sizeof(cfg.https_addr), "%s",
+		 cli_opt(&a, "listen") ? cli_opt(&a, "listen") : "127.0.0.1:8443");
+	snprintf(cfg.http_addr, sizeof(cfg.http_addr), "%s",
+		 cli_opt(&a, "listen-http") ? cli_opt(&a, "listen-http") : "127.0.0.1:8080");
+	if ((v = cli_opt(&a, "workers")) && ((cfg.workers = atoi(v)) < 1 || cfg.workers > 64))
+		return cli_usage(usage, "--workers takes 1 to 64");
+	if ((v = cli_opt(&a, "issue-threads")) &&
+	    ((cfg.issue_threads = atoi(v)) < 1 || cfg.issue_threads > 256))
+		return cli_usage(usage, "--issue-threads takes 1 to 256");
+	/* The server's store batches concurrent issuances into one commit. */
+	if (dt_open(&o, &c->ctx, &err) != DT_OK || http_serve(c->ctx, &cfg, &err) != DT_OK)
+		return cli_fail(c, &err);
+	return EXIT_OK;
 }

@@ -34,8 +34,30 @@
 #define DT_MAX_URL_LEN 200
 /* Passphrases read from files or the environment. */
 #define DT_MAX_PASSPHRASE_LEN 1024
+/* One OCSP request (RFC 6960 section 4.1.1). An RFC 5019 request is about 100
+ * bytes; eight SHA-512 CertIDs and a 128-octet nonce fit in 1.5 KiB. Signed
+ * requests carrying certificate chains are not part of RFC 5019's profile. */
+#define DT_MAX_OCSP_REQUEST_BYTES 4096
+/* CertIDs in one OCSP request: RFC 5019 section 2.1.1 sends exactly one; a few
+ * more serve RFC 6960 clients, while each costs a lookup and a SingleResponse. */
+#define DT_MAX_OCSP_CERTIDS 8
 /* Lifetimes: at least one minute, at most 20 years (the root's lifetime). */
 #define DT_MIN_LIFETIME_S 60
 #define DT_MAX_LIFETIME_S (20LL * 366 * 24 * 3600)
+
+/* An EST request body (RFC 7030 section 4.2.1) is the base64 of a DER CSR:
+ * 4/3 of DT_MAX_CSR_BYTES plus a line break (CRLF) every 64 characters. */
+#define DT_MAX_EST_BODY ((((DT_MAX_CSR_BYTES + 2) / 3) * 4 / 64 + 1) * 66)
+/* An Authorization header with Basic credentials (RFC 7617): a device id, a
+ * colon and a 32-character token take about 130 characters of base64; 1 KiB
+ * leaves room for other clients' user names without admitting abuse. */
+#define DT_MAX_BASIC_HEADER 1024
+/* A manufacturer trust anchor file: one CA certificate, PEM or DER. */
+#define DT_MAX_ANCHOR_BYTES (16 * 1024)
+/* Certificates a TLS client may send above its own (IDevID intermediates);
+ * also the verification depth. IEEE 802.1AR chains are two or three deep. */
+#define DT_MAX_CHAIN_DEPTH 8
+/* Manufacturer anchors considered when authenticating one IDevID. */
+#define DT_MAX_ANCHORS 1024
 
 #endif

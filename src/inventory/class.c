@@ -129,8 +129,13 @@ static dt_code class_get_job(struct store_txn *txn, void *arg, struct dt_error *
 dt_code dt_class_get(struct dt_ctx *ctx, const char *name, struct dt_class *out,
 		     struct dt_error *err)
 {
-	struct class_get_job j = {name, out, NULL, NULL};
+	char key[DT_ID_BUF];
+	struct class_get_job j = {key, out, NULL, NULL};
 
+	/* name may point into out; copy it before out is cleared. */
+	if (dt_copy(key, sizeof(key), name, "class name", err) != DT_OK)
+		return dt_fail(err, DT_ERR_NOT_FOUND, "no class named '%.64s'", name ? name : "");
+	memset(out, 0, sizeof(*out));
 	return store_read(ctx->store, class_get_job, &j, err);
 }
 

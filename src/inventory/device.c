@@ -73,21 +73,16 @@ dt_code inv_token_verify(const struct dt_device *d, const unsigned char stored[3
 			 const char *token, struct dt_error *err)
 {
 	unsigned char h[32];
+	int ok;
 
-	if (!token || strlen(token) != 32)
-		return dt_fail(err, DT_ERR_AUTH, "enrollment token is missing or malformed");
-	if (d->token_expires == 0)
-		return dt_fail(err, DT_ERR_AUTH,
-			       "device '%s' has no unused enrollment token: issue one with "
-			       "'devtrust device token'",
-			       d->id);
+	/* One answer for every refusal, so a caller cannot tell which devices exist
+	 * or hold a token; the operator sees the token's state in `device show`. */
+	if (!token || strlen(token) != 32 || d->token_expires == 0)
+		return dt_fail(err, DT_ERR_AUTH, INV_TOKEN_REFUSED, d->id);
 	dt_sha256(token, 32, h);
-	if (CRYPTO_memcmp(h, stored, 32) != 0)
-		return dt_fail(err, DT_ERR_AUTH, "enrollment token for device '%s' is wrong",
-			       d->id);
-	if (d->token_expires <= dt_now())
-		return dt_fail(err, DT_ERR_AUTH, "enrollment token for device '%s' has expired",
-			       d->id);
+	ok = CRYPTO_memcmp(h, stored, 32) == 0;
+	if (!ok || d->token_expires <= dt_now())
+		return dt_fail(err, DT_ERR_AUTH, INV_TOKEN_REFUSED, d->id);
 	return DT_OK;
 }
 

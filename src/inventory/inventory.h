@@ -8,6 +8,8 @@
 #include "devtrust/inventory.h"
 
 #define INV_TOKEN_TTL_S (7 * 86400)
+/* The one message for every refused enrollment token (no enumeration). */
+#define INV_TOKEN_REFUSED "unknown device '%s' or wrong, used or expired enrollment token"
 
 /* Validates every field of d; *field names the first bad one. */
 DT_MUST_USE dt_code inv_device_validate(const struct dt_device *d, const char **field,

@@ -56,6 +56,10 @@ static const char *const migrations[] = {
     " manufacturer TEXT NOT NULL, fingerprint TEXT NOT NULL, anchor BLOB NOT NULL,"
     " subject TEXT NOT NULL, not_after INTEGER NOT NULL, created_at INTEGER NOT NULL,"
     " PRIMARY KEY(manufacturer, fingerprint));",
+    /* 3: the CRL reads every revoked entry of a CA; cover it so no row lookups */
+    "DROP INDEX certs_revoked;"
+    "CREATE INDEX certs_revoked ON certs(ca, serial, not_after, revoked_at, reason)"
+    " WHERE status != 0;",
 };
 
 int sq_schema_latest(void)
@@ -76,6 +80,9 @@ dt_code sq_migrate(sqlite3 *db, struct dt_error *err)
 		goto out;
 	}
 	version = sqlite3_column_int(st, 0);
+	/* An open statement would lock the schema against DROP in a migration. */
+	sqlite3_finalize(st);
+	st = NULL;
 	if (version > sq_schema_latest()) {
 		rc = dt_fail(err, DT_ERR_IO,
 			     "store: database schema %d is newer than this devtrust (%d); upgrade "

@@ -56,20 +56,12 @@ dt_code sq_audit_append(struct store_txn *t, const struct store_audit_row *row,
 	return r == SQLITE_DONE ? DT_OK : sq_error(CONN(t), err, "append audit event");
 }
 
-dt_code sq_audit_each(struct store_txn *t, const char *object, store_audit_cb cb, void *arg,
-		      struct dt_error *err)
+static dt_code each_audit_row(struct sq_conn *c, sqlite3_stmt *st, store_audit_cb cb, void *arg,
+			      struct dt_error *err)
 {
-	sqlite3_stmt *st =
-	    sq_stmt(CONN(t), SQ_AUDIT_EACH,
-		    "SELECT seq,time,actor,action,object,reason,details,prev_hash,hash"
-		    " FROM audit WHERE (?1 IS NULL OR object=?1) ORDER BY seq",
-		    err);
 	struct store_audit_row row;
 	int r;
 
-	if (!st)
-		return err->code;
-	BIND_TEXT(st, 1, object);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&row, 0, sizeof(row));
 		row.ev.seq = sqlite3_column_int64(st, 0);
@@ -87,7 +79,35 @@ dt_code sq_audit_each(struct store_txn *t, const char *object, store_audit_cb cb
 			break;
 	}
 	sqlite3_reset(st);
-	return (r == SQLITE_ROW || r == SQLITE_DONE) ? DT_OK : sq_error(CONN(t), err, "read audit");
+	return (r == SQLITE_ROW || r == SQLITE_DONE) ? DT_OK : sq_error(c, err, "read audit");
+}
+
+#define AUDIT_COLS "seq,time,actor,action,object,reason,details,prev_hash,hash"
+
+dt_code sq_audit_each(struct store_txn *t, const char *object, store_audit_cb cb, void *arg,
+		      struct dt_error *err)
+{
+	sqlite3_stmt *st = sq_stmt(
+	    CONN(t), SQ_AUDIT_EACH,
+	    "SELECT " AUDIT_COLS " FROM audit WHERE (?1 IS NULL OR object=?1) ORDER BY seq", err);
+
+	if (!st)
+		return err->code;
+	BIND_TEXT(st, 1, object);
+	return each_audit_row(CONN(t), st, cb, arg, err);
+}
+
+dt_code sq_audit_since(struct store_txn *t, int64_t after, store_audit_cb cb, void *arg,
+		       struct dt_error *err)
+{
+	sqlite3_stmt *st =
+	    sq_stmt(CONN(t), SQ_AUDIT_SINCE,
+		    "SELECT " AUDIT_COLS " FROM audit WHERE seq > ? ORDER BY seq", err);
+
+	if (!st)
+		return err->code;
+	sqlite3_bind_int64(st, 1, after);
+	return each_audit_row(CONN(t), st, cb, arg, err);
 }
 
 /* Report rows share one column order: kind-specific detail last. */
@@ -225,6 +245,7 @@ const struct store_ops sq_ops = {
     .audit_last = sq_audit_last,
     .audit_append = sq_audit_append,
     .audit_each = sq_audit_each,
+    .audit_since = sq_audit_since,
     .report_expiring = sq_report_expiring,
     .report_drift = sq_report_drift,
     .report_duplicates = sq_report_duplicates,

@@ -138,6 +138,9 @@ struct store_ops {
 				struct dt_error *);
 	dt_code (*audit_each)(struct store_txn *, const char *object, store_audit_cb, void *,
 			      struct dt_error *);
+	/* Events with seq > after, oldest first (what changed since a reader last looked). */
+	dt_code (*audit_since)(struct store_txn *, int64_t after, store_audit_cb, void *,
+			       struct dt_error *);
 
 	/* Report queries: each emits findings in the order an operator reads them. */
 	dt_code (*report_expiring)(struct store_txn *, int64_t now, int64_t before, dt_finding_cb,

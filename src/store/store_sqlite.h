@@ -47,6 +47,7 @@ enum sq_stmt_id {
 	SQ_AUDIT_LAST,
 	SQ_AUDIT_APPEND,
 	SQ_AUDIT_EACH,
+	SQ_AUDIT_SINCE,
 	SQ_REPORT_EXPIRING,
 	SQ_REPORT_DRIFT_CERTS,
 	SQ_REPORT_DRIFT_DEVICES,
@@ -96,6 +97,7 @@ dt_code sq_cert_revoked_each(struct store_txn *, const char *, int64_t, store_re
 			     struct dt_error *);
 dt_code sq_audit_last(struct store_txn *, int64_t *, unsigned char[32], struct dt_error *);
 dt_code sq_audit_append(struct store_txn *, const struct store_audit_row *, struct dt_error *);
+dt_code sq_audit_since(struct store_txn *, int64_t, store_audit_cb, void *, struct dt_error *);
 dt_code sq_audit_each(struct store_txn *, const char *, store_audit_cb, void *, struct dt_error *);
 dt_code sq_report_expiring(struct store_txn *, int64_t, int64_t, dt_finding_cb, void *,
 			   struct dt_error *);

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 BUILD=${BUILD:-build}
 LIB="$BUILD/libdevtrust.a"
-TARGETS="csr csv import names"
+TARGETS="csr csv import names est ocsp"
 
 CC_FUZZ=${CC:-cc}
 SAN=""

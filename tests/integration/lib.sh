@@ -212,3 +212,152 @@ crl_number() {
 
 # crl_pem DER PEM: converts a CRL for tools that want PEM (openssl verify -CRLfile).
 crl_pem() { openssl crl -inform DER -in "$1" -out "$2"; }
+
+# --- helpers for the server suites (devtrust serve) ---
+
+# now_ms: wall clock in milliseconds.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# poll_ms MS CMD...: runs CMD every 0.1 s until it exits 0 (returns 0) or MS pass (returns 1).
+poll_ms() {
+	local end=$(($(now_ms) + $1))
+	shift
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "$(now_ms)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+
+# port_free PORT: nothing listens on 127.0.0.1:PORT.
+port_free() {
+	! ss -Htln "sport = :$1" 2>/dev/null | grep -q . &&
+		! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port [NOT...]: a random unused high TCP port, none of NOT.
+free_port() {
+	local p n
+	for _ in $(seq 1 100); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		for n in "$@"; do [ "$p" = "$n" ] && continue 2; done
+		port_free "$p" && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# Processes started in the background by a suite; killed (TERM, then KILL) at exit.
+BG_PIDS=""
+bg_cleanup() {
+	local p
+	for p in $BG_PIDS; do kill -TERM "$p" 2>/dev/null; done
+	for p in $BG_PIDS; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$p" 2>/dev/null
+	done
+	rm -rf "$WORK"
+}
+trap bg_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# serve_start SETUP_FN [SERVE-ARGS...]: picks two free ports (HTTPS_PORT, HTTP_PORT),
+# runs SETUP_FN on an empty $DEVTRUST_DATA (it must init with
+# --public-url http://127.0.0.1:$HTTP_PORT), starts `devtrust serve` on them in the
+# background (SERVE_PID, stderr in SERVE_LOG) and waits up to 15 s for /healthz on both
+# listeners. Retries with other ports when one was taken meanwhile.
+SERVE_PID=""
+SERVE_LOG="$WORK/serve.log"
+serve_start() {
+	local setup=$1 end
+	shift
+	for _ in 1 2 3; do
+		HTTPS_PORT=$(free_port) && HTTP_PORT=$(free_port "$HTTPS_PORT") || return 1
+		rm -rf "$DEVTRUST_DATA"
+		"$setup" || return 1
+		"$DT" serve --listen "127.0.0.1:$HTTPS_PORT" --listen-http "127.0.0.1:$HTTP_PORT" \
+			"$@" 2>"$SERVE_LOG" &
+		SERVE_PID=$!
+		BG_PIDS="$BG_PIDS $SERVE_PID"
+		end=$(($(now_ms) + 15000))
+		while kill -0 "$SERVE_PID" 2>/dev/null && [ "$(now_ms)" -lt "$end" ]; do
+			if curl -skf --max-time 1 "https://127.0.0.1:$HTTPS_PORT/healthz" >/dev/null &&
+				curl -sf --max-time 1 "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null; then
+				# Ours, not a stranger that took the port.
+				grep -q "\"https\":\"127.0.0.1:$HTTPS_PORT\"" "$SERVE_LOG" && return 0
+			fi
+			sleep 0.1
+		done
+		kill -KILL "$SERVE_PID" 2>/dev/null
+		wait "$SERVE_PID" 2>/dev/null
+		grep -q "cannot listen" "$SERVE_LOG" || break
+	done
+	echo "serve did not come up: $(head -c 600 "$SERVE_LOG")" >&2
+	return 1
+}
+
+# serve_stop [SECONDS]: SIGTERM to the server; returns its exit status, or 124 (and
+# kills it) if it is still running after SECONDS (default 5).
+serve_stop() {
+	local rc
+	[ -n "$SERVE_PID" ] || return 1
+	kill -TERM "$SERVE_PID" 2>/dev/null
+	for _ in $(seq 1 $((${1:-5} * 10))); do
+		kill -0 "$SERVE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SERVE_PID" 2>/dev/null; then
+		kill -KILL "$SERVE_PID" 2>/dev/null
+		wait "$SERVE_PID" 2>/dev/null
+		return 124
+	fi
+	wait "$SERVE_PID"
+	rc=$?
+	SERVE_PID=""
+	return "$rc"
+}
+
+# https_code PATH [CURL-ARGS...] / http_code PATH [CURL-ARGS...]: the HTTP status of a
+# request to the test server (000 when no HTTP answer came); the body goes to $WORK/body,
+# the response headers to $WORK/headers. HTTPS verifies against $WORK/root.pem.
+https_code() {
+	local p=$1
+	shift
+	curl -sS --max-time 10 --cacert "$WORK/root.pem" -o "$WORK/body" -D "$WORK/headers" \
+		-w '%{http_code}' "$@" "https://127.0.0.1:$HTTPS_PORT$p" 2>"$WORK/curl.err"
+}
+http_code() {
+	local p=$1
+	shift
+	curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "$@" \
+		"http://127.0.0.1:$HTTP_PORT$p" 2>"$WORK/curl.err"
+}
+
+# header NAME: the value of response header NAME in $WORK/headers (last response).
+header() { tr -d '\r' <"$WORK/headers" | sed -n "s/^$1: *//Ip" | tail -1; }
+
+# csr_b64 CSR-PEM OUT: the base64 DER CSR an EST client sends.
+csr_b64() { openssl req -in "$1" -outform DER | base64 >"$2"; }
+
+# p7_certs B64-FILE OUT-PEM: the certificates of a base64 PKCS#7 (EST reply) as PEM.
+p7_certs() {
+	base64 -d <"$1" | openssl pkcs7 -inform DER -print_certs -out "$2" 2>"$WORK/p7.err" &&
+		grep -q 'BEGIN CERTIFICATE' "$2"
+}
+
+# ocsp_status ISSUER CERT-OR-SERIAL-ARGS...: asks the test server's /ocsp with openssl
+# (POST) and prints "good", "unknown" or "revoked REASON"; fails unless the response
+# verified against $WORK/chain.pem. Extra openssl ocsp args may follow. The whole
+# output stays in $WORK/ocsp.out.
+ocsp_status() {
+	local iss=$1 st
+	shift
+	openssl ocsp -issuer "$iss" "$@" -url "http://127.0.0.1:$HTTP_PORT/ocsp" \
+		-CAfile "$WORK/chain.pem" -resp_text >"$WORK/ocsp.out" 2>&1 || return 1
+	grep -q '^Response verify OK' "$WORK/ocsp.out" || return 1
+	st=$(sed -n 's/^[^ ]*: \(good\|revoked\|unknown\)$/\1/p' "$WORK/ocsp.out" | head -1)
+	[ -n "$st" ] || return 1
+	if [ "$st" = revoked ]; then
+		st="revoked $(sed -n 's/^[[:space:]]*Reason: //p' "$WORK/ocsp.out" | head -1)"
+	fi
+	echo "$st"
+}

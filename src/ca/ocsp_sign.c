@@ -1,0 +1,233 @@
+/*
+ * OCSP from the CA's side: which CA certificate a CertID names (RFC 6960
+ * section 4.1.1), the delegated OCSP signer of each CA (certificate in the
+ * CA's row, key in DATA/keys/<ca>-ocsp.key), and signing with it.
+ */
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca/asn1.h"
+#include "ca/ca_keys.h"
+
+/* CertID hash algorithms we answer for: SHA-1 is what RFC 5019 clients and
+ * OpenSSL send; RFC 6960 section 4.1.1 allows others, and the SHA-2 family
+ * is what newer clients move to. */
+static const int certid_nids[] = {NID_sha1, NID_sha256, NID_sha384, NID_sha512};
+#define CERTID_ALGS ((int)(sizeof(certid_nids) / sizeof(certid_nids[0])))
+
+/*
+ * A CA certificate as CertIDs see it: its CertID (without serial) under each
+ * algorithm, and its own serial. Parsing and hashing a certificate costs more
+ * than the rest of an answer, so these are cached. Keyed by the whole DER and
+ * derived from it alone, an entry is right for every context that meets the
+ * same certificate, so one cache serves the process; entries are immutable.
+ */
+struct certid_entry {
+	unsigned char *der;
+	size_t len;
+	ASN1_INTEGER *serial;
+	OCSP_CERTID *ids[CERTID_ALGS];
+};
+
+/* More CAs than this only cost the cache misses. */
+#define CERTID_CACHE_MAX 256
+static struct certid_entry certid_cache[CERTID_CACHE_MAX];
+static int certid_used, certid_victim;
+static pthread_rwlock_t certid_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static void entry_clear(struct certid_entry *e)
+{
+	OPENSSL_free(e->der);
+	ASN1_INTEGER_free(e->serial);
+	for (int k = 0; k < CERTID_ALGS; k++)
+		OCSP_CERTID_free(e->ids[k]);
+	memset(e, 0, sizeof(*e));
+}
+
+static dt_code entry_build(const unsigned char *der, size_t len, struct certid_entry *e,
+			   struct dt_error *err)
+{
+	const unsigned char *p = der;
+	DT_CERT *c = NULL;
+	dt_code rc = DT_OK;
+
+	memset(e, 0, sizeof(*e));
+	/* The template keeps the key as bits: decoding it would cost more than the rest. */
+	if (len > LONG_MAX || !(c = (DT_CERT *)ASN1_item_d2i(NULL, &p, (long)len, DT_CERT_it())) ||
+	    p != der + len) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "a stored CA certificate is damaged");
+		goto out;
+	}
+	if (!(e->der = OPENSSL_memdup(der, len)) ||
+	    !(e->serial = ASN1_INTEGER_dup(c->tbs->serial))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	e->len = len;
+	for (int k = 0; k < CERTID_ALGS; k++)
+		if (!(e->ids[k] =
+			  OCSP_cert_id_new(EVP_get_digestbynid(certid_nids[k]), c->tbs->subject,
+					   c->tbs->spki->public_key, NULL))) {
+			rc = dt_fail(err, DT_ERR_CRYPTO, "cannot hash a CA's name and key");
+			goto out;
+		}
+out:
+	ERR_clear_error();
+	ASN1_item_free((ASN1_VALUE *)c, DT_CERT_it());
+	if (rc != DT_OK)
+		entry_clear(e);
+	return rc;
+}
+
+static const struct certid_entry *entry_find(const unsigned char *der, size_t len)
+{
+	for (int i = 0; i < certid_used; i++)
+		if (certid_cache[i].len == len && memcmp(certid_cache[i].der, der, len) == 0)
+			return &certid_cache[i];
+	return NULL;
+}
+
+static void entry_compare(const struct certid_entry *e, OCSP_CERTID *const *ids, int n,
+			  unsigned *rel)
+{
+	for (int i = 0; i < n; i++) {
+		ASN1_OBJECT *alg = NULL;
+		ASN1_INTEGER *serial = NULL;
+		int nid, k = 0;
+
+		rel[i] = 0;
+		if (OCSP_id_get0_info(NULL, &alg, NULL, &serial, ids[i]) != 1)
+			continue;
+		nid = OBJ_obj2nid(alg);
+		while (k < CERTID_ALGS && certid_nids[k] != nid)
+			k++;
+		if (k == CERTID_ALGS)
+			continue;
+		if (OCSP_id_issuer_cmp(ids[i], e->ids[k]) == 0)
+			rel[i] |= CA_CERTID_ISSUER;
+		if (serial && ASN1_INTEGER_cmp(serial, e->serial) == 0)
+			rel[i] |= CA_CERTID_SERIAL;
+	}
+}
+
+dt_code ca_certid_match(const unsigned char *der, size_t len, OCSP_CERTID *const *ids, int n,
+			unsigned *rel, struct dt_error *err)
+{
+	const struct certid_entry *hit;
+	struct certid_entry fresh;
+	dt_code rc;
+
+	pthread_rwlock_rdlock(&certid_lock);
+	if ((hit = entry_find(der, len)))
+		entry_compare(hit, ids, n, rel);
+	pthread_rwlock_unlock(&certid_lock);
+	if (hit)
+		return DT_OK;
+	if ((rc = entry_build(der, len, &fresh, err)) != DT_OK) {
+		for (int i = 0; i < n; i++)
+			rel[i] = 0;
+		return rc;
+	}
+	entry_compare(&fresh, ids, n, rel);
+	pthread_rwlock_wrlock(&certid_lock);
+	if (!entry_find(der, len)) {
+		int slot = certid_used < CERTID_CACHE_MAX ? certid_used++
+							  : certid_victim++ % CERTID_CACHE_MAX;
+		entry_clear(&certid_cache[slot]);
+		certid_cache[slot] = fresh;
+		memset(&fresh, 0, sizeof(fresh));
+	}
+	pthread_rwlock_unlock(&certid_lock);
+	entry_clear(&fresh);
+	return DT_OK;
+}
+
+struct signer_row_job {
+	const char *name;
+	struct store_ca ca;
+};
+
+static dt_code signer_row_job(struct store_txn *txn, void *arg, struct dt_error *err)
+{
+	struct signer_row_job *j = arg;
+
+	return txn->ops->ca_get(txn, j->name, &j->ca, err);
+}
+
+static X509 *der_cert(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+
+	if (x && p != der + len) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name, const struct ca_signer **out,
+			   struct dt_error *err)
+{
+	struct signer_row_job *job = NULL;
+	X509 *ca = NULL, *cert = NULL;
+	char entry[DT_ID_BUF + 8], file[DT_ID_BUF + 16];
+	dt_code rc;
+
+	*out = NULL;
+	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
+		return rc;
+	snprintf(entry, sizeof(entry), "%s#ocsp", name);
+	if ((*out = ca_signer_find(ctx, entry)))
+		return DT_OK;
+	if (!(job = calloc(1, sizeof(*job))))
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	job->name = name;
+	if ((rc = store_read(ctx->store, signer_row_job, job, err)) != DT_OK)
+		goto out;
+	if (job->ca.ocsp_cert_len == 0) {
+		rc = dt_fail(err, DT_ERR_NOT_FOUND,
+			     "CA '%s' has no OCSP signer (a root initialised before devtrust "
+			     "answered OCSP has none)",
+			     name);
+		goto out;
+	}
+	if (!(ca = der_cert(job->ca.cert, job->ca.cert_len)) ||
+	    !(cert = der_cert(job->ca.ocsp_cert, job->ca.ocsp_cert_len))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "the stored certificates of CA '%s' are damaged",
+			     name);
+		goto out;
+	}
+	/* RFC 6960 section 4.2.2.2: a delegated responder is issued directly by the CA
+	 * and carries id-kp-OCSPSigning; relying parties reject anything else. */
+	if (X509_check_issued(ca, cert) != X509_V_OK ||
+	    X509_verify(cert, X509_get0_pubkey(ca)) != 1 ||
+	    !(X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) ||
+	    !(X509_get_extended_key_usage(cert) & XKU_OCSP_SIGN)) {
+		rc = dt_fail(err, DT_ERR_INTERNAL,
+			     "the OCSP signer certificate of CA '%s' is not an OCSPSigning "
+			     "certificate issued by that CA (RFC 6960 section 4.2.2.2)",
+			     name);
+		goto out;
+	}
+	snprintf(file, sizeof(file), "%s-ocsp.key", name);
+	rc = ca_signer_load(ctx, entry, cert, file, out, err);
+	cert = NULL;
+out:
+	ERR_clear_error();
+	X509_free(ca);
+	X509_free(cert);
+	free(job);
+	return rc;
+}
+
+dt_code ca_sign_ocsp(const struct ca_signer *s, OCSP_BASICRESP *bs, struct dt_error *err)
+{
+	/* byKey: the SHA-1 of the signer's key, what RFC 5019 asks for, and smaller
+	 * than the name. OCSP_basic_sign adds the signer's certificate to certs. */
+	return ca_sign_ocsp_basic(s, bs, OCSP_RESPID_KEY, err);
+}

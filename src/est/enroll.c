@@ -1,0 +1,194 @@
+/*
+ * /simpleenroll and /simplereenroll (RFC 7030 sections 4.2.1 and 4.2.2): find
+ * out who the client is, hold it to the label, and issue through
+ * dt_cert_issue, the same path as the CLI (which consumes a token and
+ * supersedes old certificates inside its commit). The reply is the new
+ * certificate as certs-only PKCS#7 (section 4.2.3).
+ */
+#include <openssl/crypto.h>
+#include <string.h>
+
+#include "est/est.h"
+#include "inventory/inventory.h"
+
+/* Who the client proved to be, and with which credential. */
+struct est_client {
+	struct dt_device dev;
+	int with_token;
+	char token[DT_FIELD_BUF]; /* the Basic password; wiped before returning */
+};
+
+static dt_code auth_basic(struct dt_ctx *ctx, const char *header, struct est_client *cl,
+			  struct dt_error *err)
+{
+	char user[DT_ID_BUF];
+	struct dt_error why;
+	dt_code rc;
+
+	if ((rc = dt_http_basic_parse(header, user, sizeof(user), cl->token, sizeof(cl->token),
+				      err)) != DT_OK)
+		return rc;
+	if (dt_check_id("device id", user, &why) != DT_OK)
+		return dt_fail(err, DT_ERR_AUTH, "HTTP Basic user name is not a device id: %s",
+			       why.msg);
+	/* The token is checked before anything about the device is told;
+	 * dt_cert_issue checks it again and ends it in its commit. */
+	rc = dt_device_token_check(ctx, user, cl->token, err);
+	if (rc == DT_ERR_NOT_FOUND)
+		return dt_fail(err, DT_ERR_AUTH, INV_TOKEN_REFUSED, user);
+	if (rc != DT_OK)
+		return rc;
+	if ((rc = dt_device_get(ctx, user, &cl->dev, err)) != DT_OK)
+		return rc == DT_ERR_NOT_FOUND ? dt_fail(err, DT_ERR_AUTH, INV_TOKEN_REFUSED, user)
+					      : rc;
+	cl->with_token = 1;
+	return DT_OK;
+}
+
+/* Both an IDevID and Basic credentials: they must name the same device. */
+static dt_code same_device(const char *header, struct est_client *cl, struct dt_error *err)
+{
+	char user[DT_ID_BUF], pass[DT_FIELD_BUF];
+	struct dt_error ignored;
+	int differ;
+
+	if (dt_http_basic_parse(header, user, sizeof(user), pass, sizeof(pass), &ignored) != DT_OK)
+		return DT_OK;
+	OPENSSL_cleanse(pass, sizeof(pass));
+	differ = strcmp(user, cl->dev.id) != 0;
+	return differ ? dt_fail(err, DT_ERR_AUTH,
+				"the IDevID names device '%s' and the HTTP Basic user name another",
+				cl->dev.id)
+		      : DT_OK;
+}
+
+/*
+ * RFC 7030 section 3.3.2: a client certificate that does not authenticate
+ * leaves HTTP authentication; one of our device certificates renews through
+ * simplereenroll and never bootstraps.
+ */
+static dt_code auth_bootstrap(struct dt_ctx *ctx, const struct dt_est_auth *auth,
+			      struct est_client *cl, struct dt_error *err)
+{
+	const char *header = auth ? auth->authorization : NULL;
+	struct dt_error cert_err;
+	char serial[DT_SERIAL_HEX_BUF];
+	int ours = 0;
+	dt_code rc;
+
+	if (auth && auth->peer) {
+		if ((rc = est_cert_is_ours(ctx, auth->peer, &ours, err)) != DT_OK)
+			return rc;
+		if (ours) {
+			if (est_cert_serial(auth->peer, serial, &cert_err) != DT_OK)
+				serial[0] = '\0';
+			dt_fail(&cert_err, DT_ERR_AUTH,
+				"TLS client certificate %s is a device certificate of this CA: it "
+				"renews through simplereenroll (RFC 7030 section 4.2.2) and is no "
+				"bootstrap credential",
+				serial);
+		} else {
+			rc =
+			    est_auth_idevid(ctx, auth->peer, auth->peer_chain, &cl->dev, &cert_err);
+			if (rc == DT_OK)
+				return header ? same_device(header, cl, err) : DT_OK;
+			if (rc != DT_ERR_AUTH) {
+				*err = cert_err;
+				return rc;
+			}
+		}
+		if (!header) {
+			*err = cert_err;
+			return DT_ERR_AUTH;
+		}
+	}
+	if (!header)
+		return dt_fail(err, DT_ERR_AUTH,
+			       "simpleenroll needs credentials: a TLS client certificate from a "
+			       "registered manufacturer (IDevID) or HTTP Basic with the device id "
+			       "and its enrollment token (RFC 7030 section 3.2.3)");
+	return auth_basic(ctx, header, cl, err);
+}
+
+/* Maps issuance refusals onto the codes the HTTP server turns into statuses. */
+static dt_code issue_code(dt_code rc, struct dt_error *err)
+{
+	switch (rc) {
+	case DT_ERR_NOT_FOUND: /* the device went away since authentication */
+		err->code = DT_ERR_AUTH;
+		return DT_ERR_AUTH;
+	case DT_ERR_EXISTS: /* the key is another device's or revoked: a bad request */
+		err->code = DT_ERR_INVALID;
+		return DT_ERR_INVALID;
+	default:
+		return rc;
+	}
+}
+
+dt_code dt_est_enroll(struct dt_ctx *ctx, const char *label, int reenroll,
+		      const unsigned char *body, size_t len, const struct dt_est_auth *auth,
+		      struct dt_est_reply *out, struct dt_error *err)
+{
+	struct est_client cl;
+	struct dt_class cls = {.lifetime_s = 0};
+	struct dt_issue_opts opts = {NULL, 0};
+	struct dt_cert_info info;
+	STACK_OF(X509) *certs = NULL;
+	unsigned char *csr = NULL, *der = NULL, *p7 = NULL;
+	const unsigned char *p;
+	size_t csr_len = 0, der_len = 0, p7_len = 0;
+	X509 *x = NULL;
+	int found = 0;
+	dt_code rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&cl, 0, sizeof(cl));
+	if ((rc = est_label_class(ctx, label, &cls, &found, err)) != DT_OK)
+		return rc;
+	if (!body)
+		len = 0;
+	if ((rc = est_body_decode(body, len, &csr, &csr_len, err)) != DT_OK)
+		goto out;
+	if (reenroll)
+		rc = est_auth_current_cert(ctx, auth ? auth->peer : NULL, &cl.dev, err);
+	else
+		rc = auth_bootstrap(ctx, auth, &cl, err);
+	if (rc != DT_OK)
+		goto out;
+	if (found && strcmp(cl.dev.class_name, cls.name) != 0) {
+		rc = dt_fail(err, DT_ERR_INVALID,
+			     "device '%s' is in class '%s', not '%s': enroll at "
+			     "/.well-known/est/%s/ or the default path",
+			     cl.dev.id, cl.dev.class_name, cls.name, cl.dev.class_name);
+		goto out;
+	}
+	opts.token = cl.with_token ? cl.token : NULL;
+	opts.supersede = reenroll ? 1 : 0;
+	if ((rc = dt_cert_issue(ctx, cl.dev.id, csr, csr_len, &opts, &der, &der_len, &info, err)) !=
+	    DT_OK) {
+		rc = issue_code(rc, err);
+		goto out;
+	}
+	p = der;
+	if (!(certs = sk_X509_new_null()) || !(x = d2i_X509(NULL, &p, (long)der_len)) ||
+	    !sk_X509_push(certs, x)) {
+		X509_free(x);
+		rc = dt_fail(err, DT_ERR_INTERNAL,
+			     "certificate %s was issued but cannot be encoded; fetch it with "
+			     "'devtrust cert show %s'",
+			     info.serial, info.serial);
+		goto out;
+	}
+	if ((rc = est_certs_only(certs, &p7, &p7_len, err)) != DT_OK ||
+	    (rc = est_reply_set(out, p7, p7_len, DT_EST_CT_CERTS, err)) != DT_OK)
+		goto out;
+	memcpy(out->device_id, cl.dev.id, sizeof(out->device_id));
+	memcpy(out->serial, info.serial, sizeof(out->serial));
+out:
+	OPENSSL_cleanse(cl.token, sizeof(cl.token));
+	sk_X509_pop_free(certs, X509_free);
+	OPENSSL_free(p7);
+	OPENSSL_free(der);
+	OPENSSL_free(csr);
+	return rc;
+}

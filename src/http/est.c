@@ -1,0 +1,305 @@
+/*
+ * EST routes (RFC 7030) at /.well-known/est[/<label>]/<operation>. cacerts
+ * and csrattrs are answered on the event loop; enrollment runs in a pool of
+ * threads so that concurrent enrollments share one group commit, and the
+ * reply is handed back to the worker's event loop.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devtrust/est.h"
+#include "http/http.h"
+
+#define POOL_DEFAULT_THREADS 16
+#define POOL_MAX_THREADS 256
+
+struct est_job {
+	struct http_req *r;
+	int reenroll;
+	int closed; /* the client went away before the reply */
+	char label[DT_ID_BUF];
+	int has_label;
+	unsigned char *body;
+	size_t len;
+	char *authorization;
+	X509 *peer;
+	STACK_OF(X509) * chain;
+	struct dt_est_reply reply;
+	struct dt_error err;
+	dt_code rc;
+	struct event *done;
+	struct est_job *next;
+};
+
+struct http_pool {
+	struct http_server *srv;
+	pthread_t *threads;
+	int n;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct est_job *head, *tail;
+	int queued;
+	int stop;
+};
+
+static void job_free(struct est_job *j)
+{
+	if (!j)
+		return;
+	if (j->done)
+		event_free(j->done);
+	free(j->body);
+	free(j->authorization);
+	X509_free(j->peer);
+	sk_X509_pop_free(j->chain, X509_free);
+	dt_est_reply_free(&j->reply);
+	free(j->r);
+	free(j);
+}
+
+static void on_close(struct evhttp_connection *con, void *arg)
+{
+	(void)con;
+	((struct est_job *)arg)->closed = 1;
+}
+
+/* Back on the worker's event loop: reply, or drop if the client left. */
+static void job_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct est_job *j = arg;
+	struct http_req *r = j->r;
+
+	(void)fd;
+	(void)what;
+	if (j->closed) {
+		atomic_fetch_sub(&r->w->srv->in_flight, 1);
+		job_free(j);
+		return;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
+	snprintf(r->device, sizeof(r->device), "%s", j->reply.device_id);
+	if (j->rc != DT_OK) {
+		http_reply_dt_error(r, &j->err);
+	} else {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "Content-Transfer-Encoding", "base64");
+		snprintf(r->note, sizeof(r->note), "serial %s", j->reply.serial);
+		atomic_fetch_add(&r->w->srv->metrics.certs_issued, 1);
+		http_reply(r, 200, j->reply.content_type, j->reply.body, j->reply.len);
+	}
+	job_free(j);
+}
+
+static void *pool_main(void *arg)
+{
+	struct http_pool *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct est_job *j;
+		struct dt_est_auth auth;
+
+		while (!p->head && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!p->head)
+			break;
+		j = p->head;
+		p->head = j->next;
+		if (!p->head)
+			p->tail = NULL;
+		p->queued--;
+		pthread_mutex_unlock(&p->mu);
+
+		auth.authorization = j->authorization;
+		auth.peer = j->peer;
+		auth.peer_chain = j->chain;
+		j->rc = dt_est_enroll(p->srv->ctx, j->has_label ? j->label : NULL, j->reenroll,
+				      j->body, j->len, &auth, &j->reply, &j->err);
+		event_active(j->done, 0, 0);
+
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+dt_code http_pool_new(struct http_server *srv, int threads, struct http_pool **out,
+		      struct dt_error *err)
+{
+	struct http_pool *p = calloc(1, sizeof(*p));
+
+	*out = NULL;
+	if (threads <= 0)
+		threads = POOL_DEFAULT_THREADS;
+	if (threads > POOL_MAX_THREADS)
+		threads = POOL_MAX_THREADS;
+	if (!p || !(p->threads = calloc((size_t)threads, sizeof(*p->threads)))) {
+		free(p);
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	}
+	p->srv = srv;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	for (p->n = 0; p->n < threads; p->n++)
+		if (pthread_create(&p->threads[p->n], NULL, pool_main, p) != 0)
+			break;
+	*out = p;
+	if (p->n == 0) {
+		http_pool_free(p);
+		*out = NULL;
+		return dt_fail(err, DT_ERR_INTERNAL, "cannot start the issuance threads");
+	}
+	return DT_OK;
+}
+
+void http_pool_free(struct http_pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->n; i++)
+		pthread_join(p->threads[i], NULL);
+	while (p->head) {
+		struct est_job *j = p->head;
+		p->head = j->next;
+		job_free(j);
+	}
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->threads);
+	free(p);
+}
+
+/* The TLS peer's certificate and the chain it sent, if any. */
+static void peer_certs(struct evhttp_request *req, X509 **peer, STACK_OF(X509) * *chain)
+{
+	struct evhttp_connection *con = evhttp_request_get_connection(req);
+	struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	STACK_OF(X509) *sent = ssl ? SSL_get_peer_cert_chain(ssl) : NULL;
+
+	*peer = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+	*chain = sent ? X509_chain_up_ref(sent) : NULL;
+}
+
+static void enqueue(struct http_req *r, int reenroll, const char *label)
+{
+	struct http_pool *p = r->w->srv->pool;
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	const char *auth =
+	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	size_t n = evbuffer_get_length(in);
+	struct est_job *j = calloc(1, sizeof(*j));
+
+	if (!j || (n && !(j->body = malloc(n))) || (auth && !(j->authorization = strdup(auth))) ||
+	    !(j->done = event_new(r->w->base, -1, 0, job_done, j))) {
+		if (j)
+			j->r = NULL;
+		job_free(j);
+		http_reply_error(r, 503, "out of memory");
+		free(r);
+		return;
+	}
+	j->r = r;
+	j->reenroll = reenroll;
+	if (label) {
+		snprintf(j->label, sizeof(j->label), "%s", label);
+		j->has_label = 1;
+	}
+	j->len = n;
+	if (n)
+		evbuffer_remove(in, j->body, n);
+	peer_certs(r->req, &j->peer, &j->chain);
+	pthread_mutex_lock(&p->mu);
+	/* During a drain the pool still runs: requests already arriving are served. */
+	if (p->queued >= HTTP_MAX_QUEUED) {
+		pthread_mutex_unlock(&p->mu);
+		j->r = NULL;
+		job_free(j);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "5");
+		http_reply_error(r, 503, "busy: retry later");
+		free(r);
+		return;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_close, j);
+	if (p->tail)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	p->queued++;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void reply_est(struct http_req *r, dt_code rc, struct dt_est_reply *rep,
+		      const struct dt_error *err)
+{
+	if (rc != DT_OK) {
+		http_reply_dt_error(r, err);
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Transfer-Encoding",
+			  "base64");
+	http_reply(r, 200, rep->content_type, rep->body, rep->len);
+	dt_est_reply_free(rep);
+}
+
+void http_est(struct http_req *r, const char *path)
+{
+	char label[DT_ID_BUF];
+	const char *op = path, *slash = strchr(path, '/');
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+	int has_label = 0;
+	struct dt_est_reply rep;
+	struct dt_error err;
+	dt_code rc;
+
+	memset(&rep, 0, sizeof(rep));
+	if (slash) {
+		size_t n = (size_t)(slash - path);
+		if (n == 0 || n >= sizeof(label) || strchr(slash + 1, '/')) {
+			http_reply_error(r, 404,
+					 "EST path is /.well-known/est[/<class>]/<operation>");
+			free(r);
+			return;
+		}
+		memcpy(label, path, n);
+		label[n] = '\0';
+		if (dt_check_name("EST label", label, &err) != DT_OK) {
+			http_reply_error(r, 404, err.msg);
+			free(r);
+			return;
+		}
+		has_label = 1;
+		op = slash + 1;
+	}
+	if (strcmp(op, "cacerts") == 0 && cmd != EVHTTP_REQ_POST) {
+		r->route = R_EST_CACERTS;
+		rc = dt_est_cacerts(r->w->srv->ctx, has_label ? label : NULL, &rep, &err);
+		reply_est(r, rc, &rep, &err);
+	} else if (strcmp(op, "csrattrs") == 0 && cmd != EVHTTP_REQ_POST) {
+		r->route = R_EST_CSRATTRS;
+		rc = dt_est_csrattrs(r->w->srv->ctx, has_label ? label : NULL, &rep, &err);
+		reply_est(r, rc, &rep, &err);
+	} else if ((strcmp(op, "simpleenroll") == 0 || strcmp(op, "simplereenroll") == 0) &&
+		   cmd == EVHTTP_REQ_POST) {
+		int re = strcmp(op, "simplereenroll") == 0;
+		r->route = re ? R_EST_REENROLL : R_EST_ENROLL;
+		enqueue(r, re, has_label ? label : NULL);
+		return; /* enqueue owns r */
+	} else if (strcmp(op, "cacerts") == 0 || strcmp(op, "csrattrs") == 0 ||
+		   strcmp(op, "simpleenroll") == 0 || strcmp(op, "simplereenroll") == 0) {
+		http_reply_error(r, 405, "cacerts and csrattrs take GET, enrollment takes POST");
+	} else {
+		http_reply_error(r, 404, "unknown EST operation (RFC 7030 section 3.2.2)");
+	}
+	free(r);
+}

@@ -1,0 +1,91 @@
+/*
+ * Prometheus text-format metrics (exposition format 0.0.4): requests by route
+ * and status, a latency histogram, certificates issued, OCSP responses
+ * served and signed, CRL generation time.
+ */
+#include <event2/buffer.h>
+
+#include "http/http.h"
+
+static const int status_slots[HTTP_STATUS_SLOTS] = {200, 304, 400, 401, 403,
+						    404, 405, 413, 500, 503};
+/* Bucket upper bounds in microseconds. */
+static const long long lat_bounds[HTTP_LAT_BUCKETS] = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+static const char *const route_names[R_COUNT] = {
+    "ocsp",	    "crl",     "ca",	  "est_cacerts", "est_simpleenroll", "est_simplereenroll",
+    "est_csrattrs", "healthz", "metrics", "other"};
+
+void http_metrics_count(struct http_server *srv, enum http_route route, int status, int64_t us)
+{
+	struct http_metrics *m = &srv->metrics;
+	int slot = HTTP_STATUS_SLOTS - 1, b = 0;
+
+	for (int i = 0; i < HTTP_STATUS_SLOTS; i++)
+		if (status_slots[i] == status)
+			slot = i;
+	atomic_fetch_add(&m->requests[route][slot], 1);
+	while (b < HTTP_LAT_BUCKETS && us > lat_bounds[b])
+		b++;
+	atomic_fetch_add(&m->latency[b], 1);
+	atomic_fetch_add(&m->latency_sum_us, (unsigned long long)(us > 0 ? us : 0));
+	atomic_fetch_add(&m->latency_count, 1);
+}
+
+void http_metrics_render(struct http_server *srv, struct evbuffer *out)
+{
+	struct http_metrics *m = &srv->metrics;
+	unsigned long long cum = 0;
+
+	evbuffer_add_printf(out, "# HELP devtrust_http_requests_total HTTP requests by route and "
+				 "status.\n# TYPE devtrust_http_requests_total counter\n");
+	for (int r = 0; r < R_COUNT; r++)
+		for (int s = 0; s < HTTP_STATUS_SLOTS; s++) {
+			unsigned long long v = atomic_load(&m->requests[r][s]);
+			if (v)
+				evbuffer_add_printf(out,
+						    "devtrust_http_requests_total{route=\"%s\","
+						    "status=\"%d\"} %llu\n",
+						    route_names[r], status_slots[s], v);
+		}
+	evbuffer_add_printf(out, "# HELP devtrust_http_request_duration_seconds Request latency.\n"
+				 "# TYPE devtrust_http_request_duration_seconds histogram\n");
+	for (int b = 0; b < HTTP_LAT_BUCKETS; b++) {
+		cum += atomic_load(&m->latency[b]);
+		evbuffer_add_printf(
+		    out, "devtrust_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+		    (double)lat_bounds[b] / 1e6, cum);
+	}
+	cum += atomic_load(&m->latency[HTTP_LAT_BUCKETS]);
+	evbuffer_add_printf(out,
+			    "devtrust_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+			    "devtrust_http_request_duration_seconds_sum %.6f\n"
+			    "devtrust_http_request_duration_seconds_count %llu\n",
+			    cum, (double)atomic_load(&m->latency_sum_us) / 1e6,
+			    atomic_load(&m->latency_count));
+	evbuffer_add_printf(out,
+			    "# TYPE devtrust_certificates_issued_total counter\n"
+			    "devtrust_certificates_issued_total %llu\n"
+			    "# TYPE devtrust_ocsp_responses_served_total counter\n"
+			    "devtrust_ocsp_responses_served_total %llu\n"
+			    "# TYPE devtrust_ocsp_responses_signed_total counter\n"
+			    "devtrust_ocsp_responses_signed_total %llu\n"
+			    "# TYPE devtrust_ocsp_cache_hits_total counter\n"
+			    "devtrust_ocsp_cache_hits_total %llu\n"
+			    "# TYPE devtrust_crl_generated_total counter\n"
+			    "devtrust_crl_generated_total %llu\n"
+			    "# TYPE devtrust_crl_generation_seconds_total counter\n"
+			    "devtrust_crl_generation_seconds_total %.6f\n"
+			    "# TYPE devtrust_crl_generation_seconds_last gauge\n"
+			    "devtrust_crl_generation_seconds_last %.6f\n"
+			    "# TYPE devtrust_requests_in_flight gauge\n"
+			    "devtrust_requests_in_flight %d\n"
+			    "# TYPE devtrust_uptime_seconds gauge\n"
+			    "devtrust_uptime_seconds %lld\n",
+			    atomic_load(&m->certs_issued), atomic_load(&m->ocsp_served),
+			    atomic_load(&m->ocsp_signed), atomic_load(&m->ocsp_cache_hits),
+			    atomic_load(&m->crl_generated),
+			    (double)atomic_load(&m->crl_gen_us_total) / 1e6,
+			    (double)atomic_load(&m->crl_gen_us_last) / 1e6,
+			    atomic_load(&srv->in_flight), (long long)(dt_now() - srv->started));
+}

@@ -1,0 +1,324 @@
+/*
+ * The server core: TLS context, listening sockets (one per worker and
+ * listener, SO_REUSEPORT, so the kernel spreads connections over the
+ * workers), worker threads each with its own event base, and the SIGTERM
+ * drain.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "ca/ca.h"
+#include "http/http.h"
+
+int64_t http_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* "host:port" or "[v6]:port" into a socket address. */
+static dt_code parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+			  struct dt_error *err)
+{
+	char host[128];
+	const char *colon = strrchr(s, ':');
+	char *end = NULL;
+	long port;
+	size_t hl;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon || colon == s)
+		return dt_fail(err, DT_ERR_INVALID, "listen address '%.64s' is not HOST:PORT", s);
+	port = strtol(colon + 1, &end, 10);
+	if (!end || *end || port < 1 || port > 65535)
+		return dt_fail(err, DT_ERR_INVALID, "port in '%.64s' must be 1-65535", s);
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
+		s++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return dt_fail(err, DT_ERR_INVALID, "listen address '%.64s' is too long", s);
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in6);
+	} else {
+		return dt_fail(err, DT_ERR_INVALID,
+			       "listen address '%s' must be a numeric IPv4 or [IPv6] address",
+			       host);
+	}
+	return DT_OK;
+}
+
+static dt_code listen_socket(const char *addr, evutil_socket_t *out, struct dt_error *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	int fd, one = 1;
+	dt_code rc;
+
+	*out = -1;
+	if ((rc = parse_addr(addr, &ss, &len, err)) != DT_OK)
+		return rc;
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return dt_fail(err, DT_ERR_IO, "socket: %s", strerror(errno));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
+		rc = dt_fail(err, DT_ERR_IO, "cannot listen on %s: %s", addr, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return DT_OK;
+}
+
+/* Client certificates are requested, not required, and verified by the EST
+ * code against our CAs or a manufacturer's anchors, not by the handshake. */
+static int accept_any_client_cert(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	return 1;
+}
+
+static dt_code tls_context(struct http_server *srv, struct dt_error *err)
+{
+	EVP_PKEY *key = NULL;
+	STACK_OF(X509) *chain = NULL;
+	SSL_CTX *ssl = NULL;
+	dt_code rc;
+
+	if ((rc = ca_tls_credentials(srv->ctx, &key, &chain, err)) != DT_OK)
+		return rc;
+	if (!(ssl = SSL_CTX_new(TLS_server_method())) ||
+	    SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ssl, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_use_certificate(ssl, sk_X509_value(chain, 0)) != 1 ||
+	    SSL_CTX_use_PrivateKey(ssl, key) != 1 || SSL_CTX_check_private_key(ssl) != 1 ||
+	    /* TLS 1.2: forward-secret AEAD suites only. */
+	    SSL_CTX_set_cipher_list(ssl, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
+		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot set up TLS with the server certificate");
+		goto out;
+	}
+	for (int i = 1; i < sk_X509_num(chain); i++)
+		if (SSL_CTX_add1_chain_cert(ssl, sk_X509_value(chain, i)) != 1) {
+			rc = dt_fail(err, DT_ERR_CRYPTO, "cannot add the TLS chain");
+			goto out;
+		}
+	SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, accept_any_client_cert);
+	SSL_CTX_set_session_id_context(ssl, (const unsigned char *)"devtrust", 8);
+	srv->ssl = ssl;
+	ssl = NULL;
+out:
+	ERR_clear_error();
+	SSL_CTX_free(ssl);
+	EVP_PKEY_free(key);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
+}
+
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+	struct http_server *srv = arg;
+	SSL *ssl = SSL_new(srv->ssl);
+
+	if (!ssl)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE);
+}
+
+static void setup_evhttp(struct evhttp *h)
+{
+	evhttp_set_max_body_size(h, HTTP_MAX_BODY_HARD);
+	evhttp_set_max_headers_size(h, HTTP_MAX_HEADERS);
+	evhttp_set_timeout(h, HTTP_TIMEOUT_S);
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+	evhttp_set_default_content_type(h, "text/plain; charset=utf-8");
+}
+
+/* Drain: once no request is in flight (or the deadline passed), stop the loop. */
+static void drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_worker *w = arg;
+	struct timeval tv = {0, 50000};
+
+	(void)fd;
+	(void)what;
+	/* Connections still open may be uploading a request libevent has not handed
+	 * over yet; wait for them too, until the deadline. */
+	if ((atomic_load(&w->srv->in_flight) == 0 &&
+	     event_base_get_num_events(w->base, EVENT_BASE_COUNT_ADDED) == 0) ||
+	    dt_now() >= w->drain_deadline) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	evtimer_add(w->drain_ev, &tv);
+}
+
+static void stop_accepting(struct evhttp_bound_socket *s, void *arg)
+{
+	(void)arg;
+	/* Closing the listening socket hands queued connections to other workers. */
+	evconnlistener_disable(evhttp_bound_socket_get_listener(s));
+}
+
+static void worker_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_worker *w = arg;
+	struct timeval now = {0, 0};
+
+	(void)fd;
+	(void)what;
+	evhttp_foreach_bound_socket(w->plain, stop_accepting, NULL);
+	evhttp_foreach_bound_socket(w->tls, stop_accepting, NULL);
+	w->drain_deadline = dt_now() + HTTP_DRAIN_S;
+	evtimer_add(w->drain_ev, &now);
+}
+
+static void *worker_main(void *arg)
+{
+	struct http_worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+static void worker_free(struct http_worker *w)
+{
+	if (w->stop_ev)
+		event_free(w->stop_ev);
+	if (w->drain_ev)
+		event_free(w->drain_ev);
+	if (w->plain)
+		evhttp_free(w->plain);
+	if (w->tls)
+		evhttp_free(w->tls);
+	if (w->base)
+		event_base_free(w->base);
+}
+
+static dt_code worker_init(struct http_server *srv, struct http_worker *w, int id,
+			   const struct http_config *cfg, struct dt_error *err)
+{
+	evutil_socket_t fd_plain = -1, fd_tls = -1;
+	dt_code rc;
+
+	w->srv = srv;
+	w->id = id;
+	if (!(w->base = event_base_new()) || !(w->plain = evhttp_new(w->base)) ||
+	    !(w->tls = evhttp_new(w->base)) ||
+	    !(w->stop_ev = event_new(w->base, -1, 0, worker_stop, w)) ||
+	    !(w->drain_ev = evtimer_new(w->base, drain_tick, w)))
+		return dt_fail(err, DT_ERR_INTERNAL, "cannot create the event loop of worker %d",
+			       id);
+	setup_evhttp(w->plain);
+	setup_evhttp(w->tls);
+	evhttp_set_gencb(w->plain, http_handle_plain, w);
+	evhttp_set_gencb(w->tls, http_handle_tls, w);
+	evhttp_set_bevcb(w->tls, tls_bev, srv);
+	if ((rc = listen_socket(cfg->http_addr, &fd_plain, err)) != DT_OK)
+		return rc;
+	if ((rc = listen_socket(cfg->https_addr, &fd_tls, err)) != DT_OK) {
+		close(fd_plain);
+		return rc;
+	}
+	if (!evhttp_accept_socket_with_handle(w->plain, fd_plain) ||
+	    !evhttp_accept_socket_with_handle(w->tls, fd_tls)) {
+		close(fd_plain);
+		close(fd_tls);
+		return dt_fail(err, DT_ERR_INTERNAL, "cannot attach the listeners of worker %d",
+			       id);
+	}
+	return DT_OK;
+}
+
+dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_error *err)
+{
+	struct http_server srv;
+	struct http_worker *w = NULL;
+	int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	int started = 0, sig = 0;
+	sigset_t set;
+	dt_code rc;
+
+	if (n < 1)
+		n = 1;
+	memset(&srv, 0, sizeof(srv));
+	srv.ctx = ctx;
+	srv.started = dt_now();
+	if (evthread_use_pthreads() != 0)
+		return dt_fail(err, DT_ERR_INTERNAL, "libevent has no thread support");
+	/* Workers never see the stop signals; the main thread waits for them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = tls_context(&srv, err)) != DT_OK)
+		goto out;
+	if ((rc = http_cache_new(&srv, &srv.cache, err)) != DT_OK)
+		goto out;
+	if ((rc = http_pool_new(&srv, cfg->issue_threads, &srv.pool, err)) != DT_OK)
+		goto out;
+	if (!(w = calloc((size_t)n, sizeof(*w)))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		if ((rc = worker_init(&srv, &w[i], i, cfg, err)) != DT_OK)
+			goto out;
+	for (started = 0; started < n; started++)
+		if (pthread_create(&w[started].thread, NULL, worker_main, &w[started]) != 0) {
+			rc = dt_fail(err, DT_ERR_INTERNAL, "cannot start worker %d", started);
+			break;
+		}
+	if (started == n) {
+		fprintf(
+		    stderr,
+		    "{\"event\":\"listening\",\"https\":\"%s\",\"http\":\"%s\",\"workers\":%d}\n",
+		    cfg->https_addr, cfg->http_addr, n);
+		sigwait(&set, &sig);
+		fprintf(stderr, "{\"event\":\"draining\",\"signal\":%d}\n", sig);
+	}
+	atomic_store(&srv.stopping, 1);
+	for (int i = 0; i < started; i++)
+		event_active(w[i].stop_ev, 0, 0);
+	for (int i = 0; i < started; i++)
+		pthread_join(w[i].thread, NULL);
+	if (started == n)
+		fprintf(stderr, "{\"event\":\"stopped\"}\n");
+out:
+	/* The pool first: its threads hand replies to the workers' event bases. */
+	http_pool_free(srv.pool);
+	for (int i = 0; w && i < n; i++)
+		worker_free(&w[i]);
+	free(w);
+	http_cache_free(srv.cache);
+	SSL_CTX_free(srv.ssl);
+	return rc;
+}
