@@ -8,6 +8,7 @@
 
 #include "devtrust/devtrust.h"
 #include "devtrust/inventory.h" /* DT_ID_BUF */
+#include "devtrust/pki.h"	/* DT_SERIAL_HEX_BUF */
 
 /* OCSPResponseStatus (RFC 6960 section 4.2.1). */
 enum dt_ocsp_status {
@@ -20,21 +21,30 @@ enum dt_ocsp_status {
 };
 
 struct dt_ocsp_result {
-	unsigned char *der; /* the OCSP response (always set on DT_OK, also for
-			       malformedRequest/unauthorized), OPENSSL_malloc'ed */
+	/* The OCSP response, always set on DT_OK (also for malformedRequest and
+	 * unauthorized); OPENSSL_malloc'ed. */
+	unsigned char *der;
 	size_t len;
-	int cacheable; /* 1: a pre-signable answer (no nonce, successful): the server may cache
-			  it until refresh_at */
+	/* 1: a pre-signable answer (successful, no nonce): the server may cache it until
+	 * refresh_at. */
+	int cacheable;
 	int64_t this_update, next_update, produced_at;
-	int64_t refresh_at; /* this_update + half the validity (RFC 5019 guidance: re-sign
-			       before half passed) */
-	int status;	    /* OCSP response status (0 successful, 1 malformedRequest, 6
-			       unauthorized ...) */
-	int has_nonce;	    /* the request carried a nonce, echoed in the response */
-	int count;	    /* SingleResponses in a successful response (one per CertID) */
-	char ca[DT_ID_BUF]; /* successful: the CA whose OCSP signer answered ("root" for
-			       issuing CAs) */
-	char why[256];	    /* not successful: what was refused and why, for the log */
+	/* this_update + half the validity: re-sign before half of it has passed, as the
+	 * RFC 5019 profile advises. */
+	int64_t refresh_at;
+	/* OCSPResponseStatus: 0 successful, 1 malformedRequest, 6 unauthorized. */
+	int status;
+	int has_nonce; /* the request carried a nonce, echoed in the response */
+	int count;     /* SingleResponses in a successful response (one per CertID) */
+	/* Successful: the CA whose OCSP signer answered ("root" for issuing CAs). */
+	char ca[DT_ID_BUF];
+	/* Not successful: what was refused and why, with the RFC section, for the log. */
+	char why[256];
+	/* Successful, for the first CertID when it names a certificate we issued, so a
+	 * cache can drop the answer when that certificate or its device changes: its
+	 * serial as stored (32 hex digits) and its device ("" for an issuing CA). */
+	char serial[DT_SERIAL_HEX_BUF];
+	char device_id[DT_ID_BUF];
 };
 
 /*

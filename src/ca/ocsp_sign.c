@@ -36,7 +36,8 @@ struct certid_entry {
 /* More CAs than this only cost the cache misses. */
 #define CERTID_CACHE_MAX 256
 static struct certid_entry certid_cache[CERTID_CACHE_MAX];
-static int certid_used, certid_victim;
+static int certid_used;
+static unsigned certid_victim; /* when full, entries are replaced in turn */
 static pthread_rwlock_t certid_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 static void entry_clear(struct certid_entry *e)
@@ -135,8 +136,9 @@ dt_code ca_certid_match(const unsigned char *der, size_t len, OCSP_CERTID *const
 	entry_compare(&fresh, ids, n, rel);
 	pthread_rwlock_wrlock(&certid_lock);
 	if (!entry_find(der, len)) {
-		int slot = certid_used < CERTID_CACHE_MAX ? certid_used++
-							  : certid_victim++ % CERTID_CACHE_MAX;
+		int slot = certid_used < CERTID_CACHE_MAX
+			       ? certid_used++
+			       : (int)(certid_victim++ % CERTID_CACHE_MAX);
 		entry_clear(&certid_cache[slot]);
 		certid_cache[slot] = fresh;
 		memset(&fresh, 0, sizeof(fresh));

@@ -44,6 +44,8 @@ struct ocsp_single {
 struct ocsp_answer {
 	char ca[DT_ID_BUF]; /* the CA whose signer answers; "" when none may (unauthorized) */
 	char why[256];	    /* unauthorized: the reason */
+	char serial[DT_SERIAL_HEX_BUF]; /* the first CertID's certificate, if we issued it */
+	char device_id[DT_ID_BUF];
 	struct ocsp_single single[DT_MAX_OCSP_CERTIDS];
 };
 

@@ -175,6 +175,8 @@ dt_code dt_ocsp_respond(struct dt_ctx *ctx, const unsigned char *req, size_t len
 	out->next_update = next;
 	out->refresh_at = now + (next - now) / 2;
 	snprintf(out->ca, sizeof(out->ca), "%s", a->ca);
+	snprintf(out->serial, sizeof(out->serial), "%s", a->serial);
+	snprintf(out->device_id, sizeof(out->device_id), "%s", a->device_id);
 out:
 	ERR_clear_error();
 	OCSP_BASICRESP_free(bs);

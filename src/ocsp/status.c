@@ -59,31 +59,6 @@ static void revoked(struct ocsp_single *s, int64_t at, int reason)
 	s->reason = reason_or_none(reason);
 }
 
-/* The root answering for one of its issuing CAs (DESIGN section 3). */
-static void issuing_ca_status(const struct lookup_job *j, int i, struct ocsp_single *s)
-{
-	const struct dt_ca_info *ca = &j->subject[i];
-
-	if (!j->has_subject[i] || strcmp(ca->parent, j->issuer[i].name) != 0)
-		s->status = V_OCSP_CERTSTATUS_UNKNOWN;
-	else if (ca->revoked)
-		revoked(s, ca->revoked_at, ca->reason);
-	else
-		s->status = V_OCSP_CERTSTATUS_GOOD;
-}
-
-/* A certificate of a revoked CA is revoked from then on: a relying party that checks
- * only the leaf (nginx ssl_ocsp leaf) must not hear "good". The CA's key compromise is
- * cACompromise for the certificates below it (RFC 5280 section 5.3.1). */
-static void revoked_by_ca(struct ocsp_single *s, const struct dt_ca_info *ca)
-{
-	int reason = ca->reason;
-
-	if (reason == DT_REASON_KEY_COMPROMISE || reason == DT_REASON_CA_COMPROMISE)
-		reason = DT_REASON_CA_COMPROMISE;
-	revoked(s, ca->revoked_at, reason);
-}
-
 /* The serial of a CertID as stored (32 lower-case hex digits), or 0 if it cannot be
  * one of ours: negative, or longer than RFC 5280 section 4.1.2.2 allows. */
 static int stored_serial(OCSP_CERTID *id, char out[DT_SERIAL_HEX_BUF])
@@ -100,6 +75,35 @@ static int stored_serial(OCSP_CERTID *id, char out[DT_SERIAL_HEX_BUF])
 		return 0;
 	dt_hex(ASN1_STRING_get0_data(sn), (size_t)n, digits);
 	return dt_serial_normalize(digits, out, NULL) == DT_OK;
+}
+
+/* The root answering for one of its issuing CAs (DESIGN section 3). */
+static void issuing_ca_status(const struct lookup_job *j, int i, struct ocsp_single *s)
+{
+	const struct dt_ca_info *ca = &j->subject[i];
+
+	if (!j->has_subject[i] || strcmp(ca->parent, j->issuer[i].name) != 0) {
+		s->status = V_OCSP_CERTSTATUS_UNKNOWN;
+		return;
+	}
+	if (i == 0)
+		stored_serial(j->r->ids[0], j->a->serial);
+	if (ca->revoked)
+		revoked(s, ca->revoked_at, ca->reason);
+	else
+		s->status = V_OCSP_CERTSTATUS_GOOD;
+}
+
+/* A certificate of a revoked CA is revoked from then on: a relying party that checks
+ * only the leaf (nginx ssl_ocsp leaf) must not hear "good". The CA's key compromise is
+ * cACompromise for the certificates below it (RFC 5280 section 5.3.1). */
+static void revoked_by_ca(struct ocsp_single *s, const struct dt_ca_info *ca)
+{
+	int reason = ca->reason;
+
+	if (reason == DT_REASON_KEY_COMPROMISE || reason == DT_REASON_CA_COMPROMISE)
+		reason = DT_REASON_CA_COMPROMISE;
+	revoked(s, ca->revoked_at, reason);
 }
 
 static dt_code device_cert_status(struct store_txn *txn, const struct lookup_job *j, int i,
@@ -123,6 +127,10 @@ static dt_code device_cert_status(struct store_txn *txn, const struct lookup_job
 	/* A serial of another CA is not one this CA issued. */
 	if (strcmp(c.info.ca, ca->name) != 0)
 		return DT_OK;
+	if (i == 0) {
+		snprintf(j->a->serial, sizeof(j->a->serial), "%s", c.info.serial);
+		snprintf(j->a->device_id, sizeof(j->a->device_id), "%s", c.info.device_id);
+	}
 	/* Expired certificates keep their recorded status: revoked stays revoked. */
 	if (ca->revoked &&
 	    !(c.info.status == DT_CERT_REVOKED && c.info.revoked_at <= ca->revoked_at))

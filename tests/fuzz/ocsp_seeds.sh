@@ -162,4 +162,4 @@ EOF
 printf '\x30\x84\x7f\xff\xff\xff\x30\x00' >"$OUT/huge-length.der"
 printf '\x30\x80\x30\x80\x30\x80\x00\x00\x00\x00\x00\x00' >"$OUT/indefinite.der"
 { for _ in $(seq 200); do printf '\x30\x80'; done; } >"$OUT/deep-nesting.der"
-ls "$OUT" | wc -l
+echo "ocsp seeds: $(find "$OUT" -type f | wc -l) files in $OUT"

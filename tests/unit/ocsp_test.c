@@ -220,6 +220,12 @@ static void test_good_for_an_issued_certificate(void **state)
 	assert_int_equal(r.status, 0);
 	assert_int_equal(r.count, 1);
 	assert_string_equal(r.ca, "default");
+	assert_string_equal(r.device_id, "pump-1");
+	{
+		char hex[DT_SERIAL_HEX_BUF];
+		tu2_serial_hex(sn, hex);
+		assert_string_equal(r.serial, hex);
+	}
 	assert_int_equal(r.cacheable, 1);
 	/* thisUpdate now, nextUpdate a day later, refresh after half of it. */
 	assert_true(r.this_update >= before && r.this_update <= before + 5);
@@ -705,6 +711,19 @@ static void test_root_answers_for_issuing_cas(void **state)
 			 V_OCSP_CERTSTATUS_GOOD);
 	assert_int_equal(ask(t, root, X509_get0_serialNumber(va), chain).status,
 			 V_OCSP_CERTSTATUS_GOOD);
+	{
+		char hex[DT_SERIAL_HEX_BUF];
+		size_t len;
+		unsigned char *req = one_request(root, X509_get0_serialNumber(va), 0, &len);
+		struct dt_ocsp_result r = respond(t, req, len);
+
+		tu2_serial_hex(X509_get0_serialNumber(va), hex);
+		assert_string_equal(r.ca, "root");
+		assert_string_equal(r.serial, hex);
+		assert_string_equal(r.device_id, "");
+		dt_ocsp_result_free(&r);
+		OPENSSL_free(req);
+	}
 	assert_int_equal(ask(t, va, X509_get0_serialNumber(leaf), chain).status,
 			 V_OCSP_CERTSTATUS_GOOD);
 	/* The root's serial, or a leaf's, is nothing the root issued. */
@@ -725,6 +744,25 @@ static void test_root_answers_for_issuing_cas(void **state)
 	assert_int_equal(s.reason, OCSP_REVOKED_STATUS_CACOMPROMISE);
 	X509_free(leaf);
 	X509_free(va);
+	X509_free(def);
+	X509_free(root);
+}
+
+/* A data dir initialised before the root had an OCSP signer. */
+static void test_root_without_signer_is_unauthorized(void **state)
+{
+	struct tenv *t = *state;
+	X509 *root = tu2_ca_cert(t, "root"), *def = tu2_ca_cert(t, "default");
+	size_t len;
+	unsigned char *req = one_request(root, X509_get0_serialNumber(def), 0, &len);
+	struct dt_ocsp_result r;
+
+	tu2_sql(t, "UPDATE cas SET ocsp_cert=NULL WHERE name='root'");
+	r = respond(t, req, len);
+	assert_int_equal(response_status(&r, NULL), OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+	assert_non_null(strstr(r.why, "no OCSP signer"));
+	dt_ocsp_result_free(&r);
+	OPENSSL_free(req);
 	X509_free(def);
 	X509_free(root);
 }
@@ -1009,6 +1047,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_extensions, tu_setup, tu_teardown),
 	    cmocka_unit_test_setup_teardown(test_certid_count, tu_setup, tu_teardown),
 	    cmocka_unit_test_setup_teardown(test_root_answers_for_issuing_cas, tu_setup,
+					    tu_teardown),
+	    cmocka_unit_test_setup_teardown(test_root_without_signer_is_unauthorized, tu_setup,
 					    tu_teardown),
 	    cmocka_unit_test_setup_teardown(test_mixed_issuers_are_unauthorized, tu_setup,
 					    tu_teardown),
