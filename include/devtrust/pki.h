@@ -89,6 +89,7 @@ DT_MUST_USE dt_code dt_ca_revoke(struct dt_ctx *ctx, const char *name, int reaso
 struct dt_issue_opts {
 	const char *token; /* if set: consumed in the same transaction (EST bootstrap) */
 	int supersede;	   /* re-enrollment: revoke older certificates if the class says so */
+	const char *actor; /* who asks, for the audit log; NULL: the context's actor */
 };
 
 /*

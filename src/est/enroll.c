@@ -131,7 +131,8 @@ dt_code dt_est_enroll(struct dt_ctx *ctx, const char *label, int reenroll,
 {
 	struct est_client cl;
 	struct dt_class cls = {.lifetime_s = 0};
-	struct dt_issue_opts opts = {NULL, 0};
+	struct dt_issue_opts opts = {NULL, 0, NULL};
+	char actor[DT_ID_BUF + 8];
 	struct dt_cert_info info;
 	STACK_OF(X509) *certs = NULL;
 	unsigned char *csr = NULL, *der = NULL, *p7 = NULL;
@@ -164,6 +165,9 @@ dt_code dt_est_enroll(struct dt_ctx *ctx, const char *label, int reenroll,
 	}
 	opts.token = cl.with_token ? cl.token : NULL;
 	opts.supersede = reenroll ? 1 : 0;
+	/* The audit log names the device that asked, over EST. */
+	snprintf(actor, sizeof(actor), "est:%s", cl.dev.id);
+	opts.actor = actor;
 	if ((rc = dt_cert_issue(ctx, cl.dev.id, csr, csr_len, &opts, &der, &der_len, &info, err)) !=
 	    DT_OK) {
 		rc = issue_code(rc, err);

@@ -135,7 +135,15 @@ void http_serve_ocsp(struct http_req *r, const unsigned char *der, size_t len)
 
 	memset(&res, 0, sizeof(res));
 	if (dt_ocsp_respond(r->w->srv->ctx, der, len, &res, &err) != DT_OK) {
-		http_reply_dt_error(r, &err);
+		/* RFC 6960 section 2.3: an internalError response, details only in the log. */
+		snprintf(r->note, sizeof(r->note), "%.90s", err.msg);
+		memset(&res, 0, sizeof(res));
+		if (dt_ocsp_error_response(DT_OCSP_INTERNAL_ERROR, &res, &err) != DT_OK) {
+			http_reply_error(r, 500, "internal error");
+			return;
+		}
+		send_ocsp(r, res.der, res.len, 0, 0, 0, NULL);
+		dt_ocsp_result_free(&res);
 		return;
 	}
 	atomic_fetch_add(&r->w->srv->metrics.ocsp_signed, 1);

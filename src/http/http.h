@@ -22,7 +22,8 @@
  * between the two our handlers refuse with a logged 413. */
 #define HTTP_MAX_BODY_HARD (256 * 1024)
 #define HTTP_MAX_HEADERS (16 * 1024)
-/* A request must arrive, and a reply leave, within this long (slowloris). */
+/* A connection idle this long (no byte read or written) is closed. libevent 2.1
+ * has no per-request deadline, so a client trickling bytes stays open. */
 #define HTTP_TIMEOUT_S 10
 /* How long SIGTERM waits for requests in flight before exiting anyway. */
 #define HTTP_DRAIN_S 10
@@ -84,7 +85,6 @@ struct http_server {
 	struct http_cache *cache;
 	struct http_pool *pool;
 	atomic_int in_flight;
-	atomic_int stopping;
 	int64_t started;
 };
 
@@ -133,6 +133,7 @@ DT_MUST_USE dt_code http_pool_new(struct http_server *srv, int threads, struct h
 void http_pool_free(struct http_pool *p);
 void http_est(struct http_req *r, const char *path);
 
+const char *http_route_name(enum http_route r);
 void http_metrics_render(struct http_server *srv, struct evbuffer *out);
 void http_metrics_count(struct http_server *srv, enum http_route route, int status, int64_t us);
 void http_log(const struct http_req *r, int status, size_t bytes);

@@ -7,8 +7,8 @@
 
 #include "http/http.h"
 
-static const int status_slots[HTTP_STATUS_SLOTS] = {200, 304, 400, 401, 403,
-						    404, 405, 413, 500, 503};
+/* The statuses we send; anything else is counted as "other" (slot 0). */
+static const int status_slots[HTTP_STATUS_SLOTS] = {0, 200, 400, 401, 403, 404, 405, 413, 500, 503};
 /* Bucket upper bounds in microseconds. */
 static const long long lat_bounds[HTTP_LAT_BUCKETS] = {
     250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
@@ -16,10 +16,15 @@ static const char *const route_names[R_COUNT] = {
     "ocsp",	    "crl",     "ca",	  "est_cacerts", "est_simpleenroll", "est_simplereenroll",
     "est_csrattrs", "healthz", "metrics", "other"};
 
+const char *http_route_name(enum http_route r)
+{
+	return (unsigned)r < R_COUNT ? route_names[r] : "other";
+}
+
 void http_metrics_count(struct http_server *srv, enum http_route route, int status, int64_t us)
 {
 	struct http_metrics *m = &srv->metrics;
-	int slot = HTTP_STATUS_SLOTS - 1, b = 0;
+	int slot = 0, b = 0;
 
 	for (int i = 0; i < HTTP_STATUS_SLOTS; i++)
 		if (status_slots[i] == status)
@@ -42,11 +47,16 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	for (int r = 0; r < R_COUNT; r++)
 		for (int s = 0; s < HTTP_STATUS_SLOTS; s++) {
 			unsigned long long v = atomic_load(&m->requests[r][s]);
-			if (v)
-				evbuffer_add_printf(out,
-						    "devtrust_http_requests_total{route=\"%s\","
-						    "status=\"%d\"} %llu\n",
-						    route_names[r], status_slots[s], v);
+			char code[8];
+
+			if (!v)
+				continue;
+			snprintf(code, sizeof(code), "%d", status_slots[s]);
+			evbuffer_add_printf(
+			    out,
+			    "devtrust_http_requests_total{route=\"%s\",status=\"%s\"} "
+			    "%llu\n",
+			    route_names[r], status_slots[s] ? code : "other", v);
 		}
 	evbuffer_add_printf(out, "# HELP devtrust_http_request_duration_seconds Request latency.\n"
 				 "# TYPE devtrust_http_request_duration_seconds histogram\n");

@@ -15,10 +15,6 @@
 
 #include "http/http.h"
 
-static const char *const route_names[R_COUNT] = {
-    "ocsp",	    "crl",     "ca",	  "est_cacerts", "est_simpleenroll", "est_simplereenroll",
-    "est_csrattrs", "healthz", "metrics", "other"};
-
 /* Escapes a string for a JSON log value (no secrets ever reach here). */
 static void json_escape(char *out, size_t cap, const char *in)
 {
@@ -36,6 +32,11 @@ static void json_escape(char *out, size_t cap, const char *in)
 		}
 	}
 	out[o] = '\0';
+}
+
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+	return cmd == EVHTTP_REQ_POST ? "POST" : cmd == EVHTTP_REQ_HEAD ? "HEAD" : "GET";
 }
 
 void http_log(const struct http_req *r, int status, size_t bytes)
@@ -60,16 +61,16 @@ void http_log(const struct http_req *r, int status, size_t bytes)
 	json_escape(note, sizeof(note), r->note);
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	n = snprintf(line, sizeof(line),
-		     "{\"ts\":\"%s\",\"worker\":%d,\"peer\":\"%s:%u\",\"method\":\"%s\","
-		     "\"path\":\"%s\",\"route\":\"%s\",\"status\":%d,\"bytes\":%zu,\"us\":%lld%s%s%"
-		     "s%s%s%s}\n",
-		     ts, r->w->id, peer ? peer : "-", (unsigned)port,
-		     evhttp_request_get_command(r->req) == EVHTTP_REQ_POST ? "POST" : "GET", path,
-		     route_names[r->route], status, bytes, (long long)(http_now_us() - r->start_us),
-		     r->device[0] ? ",\"device\":\"" : "", r->device[0] ? dev : "",
-		     r->device[0] ? "\"" : "", r->note[0] ? ",\"note\":\"" : "",
-		     r->note[0] ? note : "", r->note[0] ? "\"" : "");
+	n = snprintf(
+	    line, sizeof(line),
+	    "{\"ts\":\"%s\",\"worker\":%d,\"peer\":\"%s:%u\",\"method\":\"%s\","
+	    "\"path\":\"%s\",\"route\":\"%s\",\"status\":%d,\"bytes\":%zu,\"us\":%lld%s%s%"
+	    "s%s%s%s}\n",
+	    ts, r->w->id, peer ? peer : "-", (unsigned)port,
+	    method_name(evhttp_request_get_command(r->req)), path, http_route_name(r->route),
+	    status, bytes, (long long)(http_now_us() - r->start_us),
+	    r->device[0] ? ",\"device\":\"" : "", r->device[0] ? dev : "", r->device[0] ? "\"" : "",
+	    r->note[0] ? ",\"note\":\"" : "", r->note[0] ? note : "", r->note[0] ? "\"" : "");
 	if (n > 0)
 		(void)!write(STDERR_FILENO, line,
 			     (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);

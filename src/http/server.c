@@ -305,7 +305,6 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 		sigwait(&set, &sig);
 		fprintf(stderr, "{\"event\":\"draining\",\"signal\":%d}\n", sig);
 	}
-	atomic_store(&srv.stopping, 1);
 	for (int i = 0; i < started; i++)
 		event_active(w[i].stop_ev, 0, 0);
 	for (int i = 0; i < started; i++)

@@ -155,7 +155,7 @@ dt_code dt_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned 
 	j->device_id = device_id;
 	j->opts = opts;
 	j->csr = &c;
-	j->actor = ctx->actor;
+	j->actor = opts && opts->actor ? opts->actor : ctx->actor;
 	if ((rc = store_read(ctx->store, precheck_job, j, err)) != DT_OK)
 		goto out;
 	if ((rc = ca_issue_device_cert(ctx, &j->dev, &j->cls, &c, &j->issued, err)) != DT_OK)
