@@ -11,7 +11,7 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
 	    "devtrust serve [--listen ADDR:PORT] [--listen-http ADDR:PORT] [--workers N] "
-	    "[--issue-threads N]";
+	    "[--issue-threads N] [--max-connections N]";
 	struct cli_args a;
 	struct http_config cfg;
 	struct dt_open_opts o = {c->data_dir, c->passphrase_file, c->actor, 1};
@@ -19,8 +19,9 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 	const char *v;
 	int rc;
 
-	if ((rc = cli_parse(argc, argv, "listen= listen-http= workers= issue-threads=", 0, 0, usage,
-			    &a)) != 0)
+	if ((rc = cli_parse(argc, argv,
+			    "listen= listen-http= workers= issue-threads= max-connections=", 0, 0,
+			    usage, &a)) != 0)
 		return rc;
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(cfg.https_addr, sizeof(cfg.https_addr), "%s",
@@ -32,6 +33,9 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 	if ((v = cli_opt(&a, "issue-threads")) &&
 	    ((cfg.issue_threads = atoi(v)) < 1 || cfg.issue_threads > 256))
 		return cli_usage(usage, "--issue-threads takes 1 to 256");
+	if ((v = cli_opt(&a, "max-connections")) &&
+	    ((cfg.max_connections = atoi(v)) < 1 || cfg.max_connections > 1000000))
+		return cli_usage(usage, "--max-connections takes 1 to 1000000");
 	/* The server's store batches concurrent issuances into one commit. */
 	if (dt_open(&o, &c->ctx, &err) != DT_OK || http_serve(c->ctx, &cfg, &err) != DT_OK)
 		return cli_fail(c, &err);

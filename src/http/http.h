@@ -27,6 +27,11 @@
 #define HTTP_TIMEOUT_S 10
 /* How long SIGTERM waits for requests in flight before exiting anyway. */
 #define HTTP_DRAIN_S 10
+/* Open connections across all workers; at the cap a worker stops accepting
+ * (new connections wait in the kernel's backlog) until some close. */
+#define HTTP_MAX_CONNECTIONS 8192
+/* How often a worker compares its connections with its share of the cap. */
+#define HTTP_CAP_CHECK_MS 100
 /* Issuance jobs waiting beyond this are refused with 503 (back-pressure). */
 #define HTTP_MAX_QUEUED 4096
 /* A change in the store shows in OCSP and CRLs within this (issue: 1 s). */
@@ -37,6 +42,7 @@ struct http_config {
 	char http_addr[128];  /* "127.0.0.1:8080" */
 	int workers;	      /* 0: one per core */
 	int issue_threads;    /* 0: default */
+	int max_connections;  /* 0: HTTP_MAX_CONNECTIONS */
 };
 
 DT_MUST_USE dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg,
@@ -97,6 +103,9 @@ struct http_worker {
 	struct evhttp *tls;
 	struct event *stop_ev;
 	struct event *drain_ev;
+	struct event *cap_ev;
+	int cap;       /* this worker's share of HTTP_MAX_CONNECTIONS */
+	int accepting; /* listeners enabled */
 	int64_t drain_deadline;
 };
 

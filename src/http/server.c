@@ -187,6 +187,37 @@ static void stop_accepting(struct evhttp_bound_socket *s, void *arg)
 	evconnlistener_disable(evhttp_bound_socket_get_listener(s));
 }
 
+static void set_accepting(struct evhttp_bound_socket *s, void *arg)
+{
+	struct evconnlistener *l = evhttp_bound_socket_get_listener(s);
+
+	if (*(int *)arg)
+		evconnlistener_enable(l);
+	else
+		evconnlistener_disable(l);
+}
+
+/* The connection cap: each open connection keeps at least one event added to
+ * the base (besides this timer and the enabled listeners), so the count of
+ * added events bounds the connections from above. */
+static void cap_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_worker *w = arg;
+	int open =
+	    event_base_get_num_events(w->base, EVENT_BASE_COUNT_ADDED) - 1 - (w->accepting ? 2 : 0);
+	int want = open < w->cap;
+
+	(void)fd;
+	(void)what;
+	if (want != w->accepting) {
+		w->accepting = want;
+		evhttp_foreach_bound_socket(w->plain, set_accepting, &want);
+		evhttp_foreach_bound_socket(w->tls, set_accepting, &want);
+		fprintf(stderr, "{\"event\":\"%s\",\"worker\":%d,\"connections\":%d}\n",
+			want ? "accepting" : "connection-cap", w->id, open);
+	}
+}
+
 static void worker_stop(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_worker *w = arg;
@@ -194,6 +225,7 @@ static void worker_stop(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	event_del(w->cap_ev);
 	evhttp_foreach_bound_socket(w->plain, stop_accepting, NULL);
 	evhttp_foreach_bound_socket(w->tls, stop_accepting, NULL);
 	w->drain_deadline = dt_now() + HTTP_DRAIN_S;
@@ -214,6 +246,8 @@ static void worker_free(struct http_worker *w)
 		event_free(w->stop_ev);
 	if (w->drain_ev)
 		event_free(w->drain_ev);
+	if (w->cap_ev)
+		event_free(w->cap_ev);
 	if (w->plain)
 		evhttp_free(w->plain);
 	if (w->tls)
@@ -222,7 +256,7 @@ static void worker_free(struct http_worker *w)
 		event_base_free(w->base);
 }
 
-static dt_code worker_init(struct http_server *srv, struct http_worker *w, int id,
+static dt_code worker_init(struct http_server *srv, struct http_worker *w, int id, int workers,
 			   const struct http_config *cfg, struct dt_error *err)
 {
 	evutil_socket_t fd_plain = -1, fd_tls = -1;
@@ -233,7 +267,8 @@ static dt_code worker_init(struct http_server *srv, struct http_worker *w, int i
 	if (!(w->base = event_base_new()) || !(w->plain = evhttp_new(w->base)) ||
 	    !(w->tls = evhttp_new(w->base)) ||
 	    !(w->stop_ev = event_new(w->base, -1, 0, worker_stop, w)) ||
-	    !(w->drain_ev = evtimer_new(w->base, drain_tick, w)))
+	    !(w->drain_ev = evtimer_new(w->base, drain_tick, w)) ||
+	    !(w->cap_ev = event_new(w->base, -1, EV_PERSIST, cap_tick, w)))
 		return dt_fail(err, DT_ERR_INTERNAL, "cannot create the event loop of worker %d",
 			       id);
 	setup_evhttp(w->plain);
@@ -253,6 +288,14 @@ static dt_code worker_init(struct http_server *srv, struct http_worker *w, int i
 		close(fd_tls);
 		return dt_fail(err, DT_ERR_INTERNAL, "cannot attach the listeners of worker %d",
 			       id);
+	}
+	w->accepting = 1;
+	w->cap = (cfg->max_connections > 0 ? cfg->max_connections : HTTP_MAX_CONNECTIONS) / workers;
+	if (w->cap < 1)
+		w->cap = 1;
+	{
+		struct timeval tv = {0, HTTP_CAP_CHECK_MS * 1000};
+		event_add(w->cap_ev, &tv);
 	}
 	return DT_OK;
 }
@@ -290,7 +333,7 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 		goto out;
 	}
 	for (int i = 0; i < n; i++)
-		if ((rc = worker_init(&srv, &w[i], i, cfg, err)) != DT_OK)
+		if ((rc = worker_init(&srv, &w[i], i, n, cfg, err)) != DT_OK)
 			goto out;
 	for (started = 0; started < n; started++)
 		if (pthread_create(&w[started].thread, NULL, worker_main, &w[started]) != 0) {
