@@ -209,71 +209,50 @@ dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
 		      const struct ca_signer **out, struct dt_error *err)
 {
 	struct ca_read_job *job = NULL;
-	struct ca_signer *s = NULL;
+	const struct ca_signer *cached = NULL;
 	const unsigned char *p;
 	char file[DT_ID_BUF + 8];
+	X509 *cert = NULL;
+	int revoked = 0;
 	dt_code rc = DT_OK;
 
 	*out = NULL;
 	pthread_mutex_lock(&ctx->keys_mu);
-	if (!ctx->keys && !(ctx->keys = calloc(1, sizeof(*ctx->keys)))) {
-		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	for (int i = 0; i < ctx->keys->n; i++)
+	for (int i = 0; ctx->keys && i < ctx->keys->n; i++)
 		if (strcmp(ctx->keys->items[i]->name, name) == 0) {
-			s = ctx->keys->items[i];
-			break;
+			cached = ctx->keys->items[i];
+			revoked = ctx->keys->items[i]->revoked;
 		}
-	if (s) {
-		if (s->revoked && use == CA_USE_ISSUE)
-			rc =
-			    dt_fail(err, DT_ERR_STATE, "CA '%s' is revoked and cannot issue", name);
-		else
-			*out = s;
-		s = NULL;
-		goto out;
+	pthread_mutex_unlock(&ctx->keys_mu);
+	if (!cached) {
+		if (!(job = calloc(1, sizeof(*job))))
+			return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		job->name = name;
+		if ((rc = store_read(ctx->store, read_ca_job, job, err)) != DT_OK)
+			goto out;
+		revoked = job->ca.info.revoked;
 	}
-	if (ctx->keys->n == CA_KEYRING_MAX) {
-		rc = dt_fail(err, DT_ERR_INTERNAL, "too many CAs unlocked at once");
-		goto out;
-	}
-	if (!(job = calloc(1, sizeof(*job))) || !(s = calloc(1, sizeof(*s)))) {
-		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	job->name = name;
-	if ((rc = store_read(ctx->store, read_ca_job, job, err)) != DT_OK)
-		goto out;
-	if (job->ca.info.revoked && use == CA_USE_ISSUE) {
+	if (revoked && use == CA_USE_ISSUE) {
 		rc = dt_fail(err, DT_ERR_STATE, "CA '%s' is revoked and cannot issue", name);
 		goto out;
 	}
-	s->revoked = job->ca.info.revoked;
-	snprintf(s->name, sizeof(s->name), "%s", name);
+	if (cached) {
+		*out = cached;
+		goto out;
+	}
 	p = job->ca.cert;
-	if (!(s->cert = d2i_X509(NULL, &p, (long)job->ca.cert_len))) {
+	if (!(cert = d2i_X509(NULL, &p, (long)job->ca.cert_len))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "the stored certificate of CA '%s' is damaged",
 			     name);
 		goto out;
 	}
 	snprintf(file, sizeof(file), "%s.key", name);
-	if ((rc = ca_key_load(ctx, file, &s->key, err)) != DT_OK)
-		goto out;
-	if (X509_check_private_key(s->cert, s->key) != 1 || self_test(s) != 1) {
-		ERR_clear_error();
-		rc = dt_fail(err, DT_ERR_CRYPTO,
-			     "the key of CA '%s' does not match its certificate or fails its "
-			     "sign/verify self-test",
-			     name);
-		goto out;
-	}
-	ctx->keys->items[ctx->keys->n++] = s;
-	*out = s;
-	s = NULL;
+	rc = ca_signer_load(ctx, name, cert, file, out, err);
+	cert = NULL;
+	if (rc == DT_OK && revoked)
+		ca_keyring_mark_revoked(ctx, name);
 out:
-	pthread_mutex_unlock(&ctx->keys_mu);
-	signer_free(s);
+	X509_free(cert);
 	free(job);
 	return rc;
 }

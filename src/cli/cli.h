@@ -55,6 +55,10 @@ int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(pri
 /* Prints and frees a JSON value. */
 void cli_json_print(json_t *v);
 void cli_time(int64_t t, char *buf, size_t cap);
+/* Reads a file ("-": stdin) of at most max bytes; one byte more is read so that
+ * the library, not the CLI, names the limit in its error. */
+int cli_read_input(struct cli *c, const char *path, size_t max, const char *what,
+		   unsigned char **buf, size_t *len);
 /* Writes data to path atomically (temp + fsync + rename), mode 0644. */
 int cli_write_file(struct cli *c, const char *path, const void *data, size_t len);
 

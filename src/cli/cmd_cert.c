@@ -9,30 +9,6 @@
 #include "cli/cli.h"
 #include "core/limits.h"
 
-static int read_csr(struct cli *c, const char *path, unsigned char **buf, size_t *len)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	struct dt_error err;
-
-	*buf = NULL;
-	*len = 0;
-	if (!f) {
-		dt_fail(&err, DT_ERR_IO, "cannot open CSR file %s", path);
-		return cli_fail(c, &err);
-	}
-	/* One byte over the limit tells an oversized CSR from one at the limit. */
-	if (!(*buf = malloc(DT_MAX_CSR_BYTES + 1))) {
-		if (f != stdin)
-			fclose(f);
-		dt_fail(&err, DT_ERR_INTERNAL, "out of memory");
-		return cli_fail(c, &err);
-	}
-	*len = fread(*buf, 1, DT_MAX_CSR_BYTES + 1, f);
-	if (f != stdin)
-		fclose(f);
-	return 0;
-}
-
 /*
  * Writes a certificate: DER or PEM, to FILE or stdout; with --json the record
  * and its PEM. Used by issue and show.
@@ -92,7 +68,7 @@ static int cert_issue(struct cli *c, const struct cli_args *a, const char *usage
 
 	if (!device || !csr_path)
 		return cli_usage(usage, "cert issue needs --device ID and --csr FILE");
-	if ((rc = read_csr(c, csr_path, &csr, &csr_len)) != 0)
+	if ((rc = cli_read_input(c, csr_path, DT_MAX_CSR_BYTES, "CSR", &csr, &csr_len)) != 0)
 		return rc;
 	rc = dt_cert_issue(c->ctx, device, csr, csr_len, NULL, &der, &der_len, &info, &err);
 	free(csr);

@@ -44,30 +44,6 @@ static int list_one(void *arg, const struct dt_manufacturer_anchor *a)
 	return 0;
 }
 
-static int read_anchor(struct cli *c, const char *path, unsigned char **buf, size_t *len)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	struct dt_error err;
-
-	*buf = NULL;
-	*len = 0;
-	if (!f) {
-		dt_fail(&err, DT_ERR_IO, "cannot open anchor file %s", path);
-		return cli_fail(c, &err);
-	}
-	/* One byte over the limit lets the library name the limit. */
-	if (!(*buf = malloc(DT_MAX_ANCHOR_BYTES + 1))) {
-		if (f != stdin)
-			fclose(f);
-		dt_fail(&err, DT_ERR_INTERNAL, "out of memory");
-		return cli_fail(c, &err);
-	}
-	*len = fread(*buf, 1, DT_MAX_ANCHOR_BYTES + 1, f);
-	if (f != stdin)
-		fclose(f);
-	return 0;
-}
-
 static int manufacturer_add(struct cli *c, const struct cli_args *a, const char *usage)
 {
 	struct list_ctx l = {.only = a->pos[1]};
@@ -80,7 +56,7 @@ static int manufacturer_add(struct cli *c, const struct cli_args *a, const char 
 	if (!path)
 		return cli_usage(usage, "--anchor FILE is required: the manufacturer's CA "
 					"certificate (PEM or DER)");
-	if ((rc = read_anchor(c, path, &buf, &len)) != 0)
+	if ((rc = cli_read_input(c, path, DT_MAX_ANCHOR_BYTES, "anchor", &buf, &len)) != 0)
 		return rc;
 	if ((rc = cli_open(c)) != 0) {
 		free(buf);

@@ -152,6 +152,30 @@ void cli_time(int64_t t, char *buf, size_t cap)
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+int cli_read_input(struct cli *c, const char *path, size_t max, const char *what,
+		   unsigned char **buf, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	struct dt_error err;
+
+	*buf = NULL;
+	*len = 0;
+	if (!f) {
+		dt_fail(&err, DT_ERR_IO, "cannot open %s file %s", what, path);
+		return cli_fail(c, &err);
+	}
+	if (!(*buf = malloc(max + 1))) {
+		if (f != stdin)
+			fclose(f);
+		dt_fail(&err, DT_ERR_INTERNAL, "out of memory");
+		return cli_fail(c, &err);
+	}
+	*len = fread(*buf, 1, max + 1, f);
+	if (f != stdin)
+		fclose(f);
+	return 0;
+}
+
 int cli_write_file(struct cli *c, const char *path, const void *data, size_t len)
 {
 	char tmp[4096];

@@ -188,22 +188,37 @@ static void plain_get_name(struct http_req *r, const char *rest, const char *suf
 	serve(r, name);
 }
 
-void http_handle_plain(struct evhttp_request *req, void *arg)
+/* The request's state and decoded path; NULL when it was already answered. */
+static struct http_req *start(struct evhttp_request *req, void *arg, char **path)
 {
 	struct http_req *r = malloc(sizeof(*r));
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	char *path = req_path(req);
 
+	*path = NULL;
 	if (!r) {
-		free(path);
 		evhttp_send_error(req, 503, "out of memory");
-		return;
+		return NULL;
 	}
-	if (!begin(r, arg, req)) {
-		/* refused: body too large */
-	} else if (!path) {
+	if (!begin(r, arg, req)) { /* refused: body too large */
+		free(r);
+		return NULL;
+	}
+	if (!(*path = req_path(req))) {
 		http_reply_error(r, 400, "undecodable path");
-	} else if (strcmp(path, "/ocsp") == 0 || strncmp(path, "/ocsp/", 6) == 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void http_handle_plain(struct evhttp_request *req, void *arg)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char *path = NULL;
+	struct http_req *r = start(req, arg, &path);
+
+	if (!r)
+		return;
+	if (strcmp(path, "/ocsp") == 0 || strncmp(path, "/ocsp/", 6) == 0) {
 		r->route = R_OCSP;
 		if (cmd == EVHTTP_REQ_POST && strcmp(path, "/ocsp") == 0) {
 			struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -240,19 +255,12 @@ void http_handle_plain(struct evhttp_request *req, void *arg)
 
 void http_handle_tls(struct evhttp_request *req, void *arg)
 {
-	struct http_req *r = malloc(sizeof(*r));
-	char *path = req_path(req);
+	char *path = NULL;
+	struct http_req *r = start(req, arg, &path);
 
-	if (!r) {
-		free(path);
-		evhttp_send_error(req, 503, "out of memory");
+	if (!r)
 		return;
-	}
-	if (!begin(r, arg, req)) {
-		/* refused: body too large */
-	} else if (!path) {
-		http_reply_error(r, 400, "undecodable path");
-	} else if (strncmp(path, "/.well-known/est/", 17) == 0) {
+	if (strncmp(path, "/.well-known/est/", 17) == 0) {
 		/* http_est takes ownership of r (it may reply later, from the pool). */
 		http_est(r, path + 17);
 		r = NULL;

@@ -17,9 +17,10 @@ for i in $(seq 1 12); do
 	exec {fd}<>"/dev/tcp/127.0.0.1/$HTTP_PORT"
 	eval "idle$i=$fd"
 done
-poll_ms 2000 grep -q '"event":"connection-cap"' "$SERVE_LOG"
-check_match "at the cap the workers stop accepting (logged)" '"event":"connection-cap"' \
-	"$(cat "$SERVE_LOG")"
+# Each worker checks every 100 ms; wait until both have paused.
+capped() { [ "$(grep -c '"event":"connection-cap"' "$SERVE_LOG")" -ge 2 ]; }
+poll_ms 3000 capped
+check_true "at the cap both workers stop accepting (logged)" capped
 code=$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")
 check_eq "a new request waits while the cap is reached" 000 "$code"
 check_true "the server is still running" kill -0 "$SERVE_PID"
