@@ -6,7 +6,6 @@
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pwd.h>
@@ -156,14 +155,6 @@ static dt_code check_url(const char *url, struct dt_error *err)
 	return DT_OK;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int dir_is_empty(const char *path)
 {
 	DIR *d = opendir(path);
@@ -310,7 +301,7 @@ dt_code dt_init(struct dt_init_opts *o, struct dt_error *err)
 out:
 	dt_close(ctx);
 	if (made_tmp)
-		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		dt_remove_tree(tmp);
 	if (pass) {
 		OPENSSL_cleanse(pass, pass_len);
 		free(pass);

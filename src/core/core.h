@@ -45,6 +45,8 @@ DT_MUST_USE dt_code dt_write_private_file(const char *path, const void *data, si
 /* Reads at most max bytes; more is an error naming the limit. *out is malloc'ed. */
 DT_MUST_USE dt_code dt_read_file(const char *path, size_t max, unsigned char **out, size_t *len,
 				 struct dt_error *err);
+/* Removes a directory tree (not following links); for cleanup, errors ignored. */
+void dt_remove_tree(const char *path);
 /* path = dir + "/" + name, failing if it does not fit. */
 DT_MUST_USE dt_code dt_path(char *out, size_t cap, const char *dir, const char *name,
 			    struct dt_error *err);

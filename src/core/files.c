@@ -3,8 +3,10 @@
  * key file is never readable by others nor left half-written; directories
  * 0700.
  */
+#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,4 +171,18 @@ dt_code dt_read_passphrase(const char *file, const char *data_dir, char **out, s
 	*out = (char *)buf;
 	*len = n;
 	return DT_OK;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void dt_remove_tree(const char *path)
+{
+	if (path && *path)
+		nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/core.h"
 #include "devtrust/devtrust.h"
 #include "devtrust/inventory.h"
 #include "devtrust/ocsp.h"
@@ -61,20 +62,12 @@ __attribute__((noreturn)) static void die(const char *what, const struct dt_erro
 	abort();
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void cleanup(void)
 {
 	dt_close(ctx);
 	ctx = NULL;
 	if (base_dir[0])
-		nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		dt_remove_tree(base_dir);
 }
 
 static X509 *ca_cert(const char *name)

@@ -365,7 +365,7 @@ static int tmp_teardown(void **state)
 {
 	struct tmp *t = *state;
 
-	nftw(t->dir, tu_rm, 16, FTW_DEPTH | FTW_PHYS);
+	dt_remove_tree(t->dir);
 	free(t);
 	return 0;
 }

@@ -548,7 +548,7 @@ static int teardown(void **state)
 	struct fix *f = *state;
 
 	store_close(f->s);
-	nftw(f->dir, tu_rm, 16, FTW_DEPTH | FTW_PHYS);
+	dt_remove_tree(f->dir);
 	free(f);
 	return 0;
 }

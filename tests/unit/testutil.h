@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "core/core.h"
 #include "devtrust/audit.h"
 #include "devtrust/devtrust.h"
 #include "devtrust/inventory.h"
@@ -31,14 +32,6 @@ struct tenv {
 	char data[300];
 	struct dt_ctx *ctx;
 };
-
-static int tu_rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 /* A fresh data dir (org "testorg") with its context open; group: group commit. */
 static inline struct tenv *tenv_new(int group)
@@ -72,7 +65,7 @@ static inline void tenv_free(struct tenv *t)
 	if (!t)
 		return;
 	dt_close(t->ctx);
-	nftw(t->root, tu_rm, 16, FTW_DEPTH | FTW_PHYS);
+	dt_remove_tree(t->root);
 	free(t);
 }
 
