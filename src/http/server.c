@@ -11,6 +11,7 @@
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <signal.h>
 #include <stdio.h>
@@ -84,8 +85,11 @@ static dt_code listen_socket(const char *addr, evutil_socket_t *out, struct dt_e
 		return rc;
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		return dt_fail(err, DT_ERR_IO, "socket: %s", strerror(errno));
+	/* TCP_NODELAY is inherited by accepted sockets: a reply made of several TLS
+	 * records must not wait for the client's delayed ACK (40 ms a request). */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
 		rc = dt_fail(err, DT_ERR_IO, "cannot listen on %s: %s", addr, strerror(errno));
 		close(fd);
