@@ -2,7 +2,8 @@
 # Runs every benchmark of docs/BENCHMARKS.md against the library in $BUILD
 # (make BUILD=build-bench), each printing our figure beside its bound or goal
 # measured in the same run. QUICK=1: a smoke run of about two minutes with
-# smaller sizes. PERF=0 skips the perf profiles of issuance and CRL.
+# smaller sizes. PERF=0 skips the perf profiles of issuance and CRL. SERVE=0
+# skips the server benchmarks (bench/serve_bench.sh: wrk, cfssl, nginx).
 # Output also goes to $BUILD/bench/results.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
 QUICK=${QUICK:-0}
 PERF=${PERF:-1}
+SERVE=${SERVE:-1}
 OUT="$BUILD/bench"
 LIB="$BUILD/libdevtrust.a"
 export DEVTRUST_PASSPHRASE=${DEVTRUST_PASSPHRASE:-bench-passphrase-not-secret}
@@ -113,6 +115,12 @@ fi
 echo
 echo "== 3. inventory import and reports, $INV_N devices"
 BUILD=$BUILD TMPDIR=$WORK bench/import_bench.sh "$INV_N" "$INV_CERTS"
+
+if [ "$SERVE" = 1 ]; then
+	echo
+	echo "== 4. devtrust serve under load: EST against cfssl, OCSP against nginx, retirement, memory"
+	BUILD=$BUILD QUICK=$QUICK TMPDIR=$WORK bench/serve_bench.sh
+fi
 
 echo
 echo "== done in $(($(date +%s) - start)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -329,25 +329,44 @@ dt_code sq_cert_set_status(struct store_txn *t, const struct dt_cert_filter *sco
 			   unsigned from_mask, enum dt_cert_status to, int reason, int64_t at,
 			   store_serial_cb cb, void *arg, int64_t *changed, struct dt_error *err)
 {
-	sqlite3_stmt *st =
-	    sq_stmt(CONN(t), SQ_CERT_SET_STATUS,
-		    "UPDATE certs SET status=?5, reason=?6, revoked_at=?7 WHERE" CERT_FILTER
-		    " AND ((1 << status) & ?8) != 0 RETURNING serial",
-		    err);
-	int r;
+	/* One statement per scope, so each uses its index (an "(? IS NULL OR col=?)"
+	 * filter makes SQLite scan every certificate). */
+	static const struct {
+		int id;
+		const char *col;
+	} scopes[] = {{SQ_CERT_SET_STATUS, "serial"},
+		      {SQ_CERT_SET_STATUS_DEVICE, "device_id"},
+		      {SQ_CERT_SET_STATUS_CLASS, "class"},
+		      {SQ_CERT_SET_STATUS_CA, "ca"}};
+	const char *key = NULL;
+	char sql[256];
+	sqlite3_stmt *st;
+	int r, k;
 	int64_t n = 0;
 
 	if (changed)
 		*changed = 0;
-	if (!st)
-		return err->code;
-	if (!scope || (!scope->serial && !scope->device_id && !scope->ca && !scope->class_name))
+	if (!scope)
 		return dt_fail(err, DT_ERR_INTERNAL, "store: status change without a scope");
-	bind_filter(st, scope);
-	sqlite3_bind_int(st, 5, (int)to);
-	sqlite3_bind_int(st, 6, to == DT_CERT_VALID ? 0 : reason);
-	sqlite3_bind_int64(st, 7, to == DT_CERT_VALID ? 0 : at);
-	sqlite3_bind_int(st, 8, (int)from_mask);
+	k = scope->serial ? 0 : scope->device_id ? 1 : scope->class_name ? 2 : scope->ca ? 3 : -1;
+	if (k < 0 || !!scope->serial + !!scope->device_id + !!scope->class_name + !!scope->ca != 1)
+		return dt_fail(err, DT_ERR_INTERNAL,
+			       "store: a status change needs exactly one scope");
+	key = k == 0   ? scope->serial
+	      : k == 1 ? scope->device_id
+	      : k == 2 ? scope->class_name
+		       : scope->ca;
+	snprintf(sql, sizeof(sql),
+		 "UPDATE certs SET status=?1, reason=?2, revoked_at=?3 WHERE %s=?4"
+		 " AND ((1 << status) & ?5) != 0 RETURNING serial",
+		 scopes[k].col);
+	if (!(st = sq_stmt(CONN(t), scopes[k].id, sql, err)))
+		return err->code;
+	sqlite3_bind_int(st, 1, (int)to);
+	sqlite3_bind_int(st, 2, to == DT_CERT_VALID ? 0 : reason);
+	sqlite3_bind_int64(st, 3, to == DT_CERT_VALID ? 0 : at);
+	BIND_TEXT(st, 4, key);
+	sqlite3_bind_int(st, 5, (int)from_mask);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		n++;
 		if (cb)

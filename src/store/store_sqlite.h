@@ -42,7 +42,10 @@ enum sq_stmt_id {
 	SQ_CERT_GET,
 	SQ_CERT_LIST,
 	SQ_CERT_SPKI,
-	SQ_CERT_SET_STATUS,
+	SQ_CERT_SET_STATUS, /* four statements, one per scope: keep the next three free */
+	SQ_CERT_SET_STATUS_DEVICE,
+	SQ_CERT_SET_STATUS_CLASS,
+	SQ_CERT_SET_STATUS_CA,
 	SQ_CERT_REVOKED,
 	SQ_AUDIT_LAST,
 	SQ_AUDIT_APPEND,
