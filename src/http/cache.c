@@ -175,11 +175,20 @@ void http_serve_ocsp(struct http_req *r, const unsigned char *der, size_t len)
 	dt_ocsp_result_free(&res);
 }
 
-static struct crl_entry *crl_slot_locked(struct http_cache *c, const char *ca)
+static struct crl_entry *crl_find_locked(struct http_cache *c, const char *ca)
 {
 	for (int i = 0; i < c->ncrls; i++)
 		if (strcmp(c->crls[i].ca, ca) == 0)
 			return &c->crls[i];
+	return NULL;
+}
+
+static struct crl_entry *crl_slot_locked(struct http_cache *c, const char *ca)
+{
+	struct crl_entry *e = crl_find_locked(c, ca);
+
+	if (e)
+		return e;
 	if (c->ncrls == CRL_CACHE_MAX)
 		return NULL;
 	snprintf(c->crls[c->ncrls].ca, sizeof(c->crls[c->ncrls].ca), "%s", ca);
@@ -225,14 +234,21 @@ void http_serve_crl(struct http_req *r, const char *ca)
 	size_t len = 0;
 	int64_t this_update = 0, next_update = 0;
 
-	if (dt_check_name("CA name", ca, &err) != DT_OK ||
-	    dt_ca_get(r->w->srv->ctx, ca, &info, &err) != DT_OK) {
+	if (dt_check_name("CA name", ca, &err) != DT_OK) {
 		http_reply_error(r, 404, "no such CA");
 		return;
 	}
 	pthread_mutex_lock(&c->crl_lock);
-	e = crl_slot_locked(c, ca);
-	if (e && !e->der && crl_refresh_locked(c, e, &err) != DT_OK)
+	e = crl_find_locked(c, ca);
+	/* Only a CA not cached yet costs a store read to tell it exists. */
+	if (!e && dt_ca_get(r->w->srv->ctx, ca, &info, &err) == DT_OK)
+		e = crl_slot_locked(c, ca);
+	if (!e) {
+		pthread_mutex_unlock(&c->crl_lock);
+		http_reply_error(r, 404, "no such CA");
+		return;
+	}
+	if (!e->der && crl_refresh_locked(c, e, &err) != DT_OK)
 		e = NULL;
 	if (e && (copy = OPENSSL_memdup(e->der, e->len))) {
 		len = e->len;

@@ -256,23 +256,6 @@ static X509 *idevid(const struct maker *m, const char *serial)
 	return x;
 }
 
-/* Device id of class cls made by manufacturer, with serial; token may be NULL. */
-static void device_of(struct tenv *t, const char *id, const char *cls, const char *manufacturer,
-		      const char *serial, char token[DT_TOKEN_BUF])
-{
-	struct dt_error err;
-	struct dt_device d;
-	char tok[DT_TOKEN_BUF];
-
-	memset(&d, 0, sizeof(d));
-	snprintf(d.id, sizeof(d.id), "%s", id);
-	snprintf(d.class_name, sizeof(d.class_name), "%s", cls);
-	snprintf(d.serial, sizeof(d.serial), "%s", serial);
-	snprintf(d.manufacturer, sizeof(d.manufacturer), "%s", manufacturer);
-	if (dt_device_add(t->ctx, &d, token ? token : tok, &err) != DT_OK)
-		fail_msg("device add %s: %s", id, err.msg);
-}
-
 static enum dt_state state_of(struct tenv *t, const char *id)
 {
 	struct dt_device d;
@@ -644,7 +627,7 @@ static void test_idevid_enroll(void **state)
 	char cn[80];
 
 	tu2_class(t, "pump", "default", DT_KEY_EC_P256, 86400, 0);
-	device_of(t, "pump-7", "pump", ACME, "ACME-0001", NULL);
+	tu_device_of(t, "pump-7", "pump", ACME, "ACME-0001", NULL);
 	register_maker(t, ACME, &m);
 	assert_int_equal(enroll(t, "pump", 0, NULL, leaf, NULL, &r, &err), DT_OK);
 	assert_string_equal(r.device_id, "pump-7");
@@ -672,7 +655,7 @@ static void test_idevid_through_intermediate(void **state)
 
 	sk_X509_push(chain, inter);
 	tu_device(t, "pump-1", NULL); /* another device, serial SN-1, no manufacturer */
-	device_of(t, "pump-8", "pump", ACME, "ACME-0002", NULL);
+	tu_device_of(t, "pump-8", "pump", ACME, "ACME-0002", NULL);
 	register_maker(t, ACME, &m);
 	/* Without the intermediate the chain does not build. */
 	assert_int_equal(enroll(t, NULL, 0, NULL, leaf, NULL, &r, &err), DT_ERR_AUTH);
@@ -699,7 +682,7 @@ static void test_idevid_refusals(void **state)
 	X509 *unknown_serial = idevid(&acme, "ACME-9999"), *no_serial = idevid(&acme, NULL);
 
 	tu2_class(t, "pump", "default", DT_KEY_EC_P256, 86400, 0);
-	device_of(t, "pump-9", "pump", ACME, "ACME-0003", NULL);
+	tu_device_of(t, "pump-9", "pump", ACME, "ACME-0003", NULL);
 	/* No anchors at all. */
 	assert_int_equal(enroll(t, NULL, 0, NULL, from_rogue, NULL, &r, &err), DT_ERR_AUTH);
 	register_maker(t, ACME, &acme);
@@ -736,8 +719,8 @@ static void test_idevid_states_and_fallback(void **state)
 	char token[DT_TOKEN_BUF], other_token[DT_TOKEN_BUF], *h, *h_other;
 
 	tu2_class(t, "pump", "default", DT_KEY_EC_P256, 86400, 0);
-	device_of(t, "pump-10", "pump", ACME, "ACME-0004", token);
-	device_of(t, "pump-11", "pump", ACME, "ACME-0005", other_token);
+	tu_device_of(t, "pump-10", "pump", ACME, "ACME-0004", token);
+	tu_device_of(t, "pump-11", "pump", ACME, "ACME-0005", other_token);
 	register_maker(t, ACME, &acme);
 	/* An unregistered client certificate falls back to Basic. */
 	h = basic("pump-10", token);

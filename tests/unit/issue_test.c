@@ -384,7 +384,7 @@ static void test_refuses_key_of_other_device(void **state)
 	    dt_cert_issue(t->ctx, "pump-1", csr, len, NULL, &der, &der_len, NULL, &err), DT_OK);
 	OPENSSL_free(der);
 	/* Same key, new CSR (new signature), other device. */
-	csr2 = tu2_csr_for_key(k, &len2);
+	csr2 = tu_csr_for_key(k, &len2);
 	expect_refused(t, "pump-2", csr2, len2, NULL, DT_ERR_EXISTS, "another device");
 	expect_refused(t, "pump-2", csr, len, NULL, DT_ERR_EXISTS, "another device");
 	EVP_PKEY_free(k);
@@ -408,7 +408,7 @@ static void test_refuses_key_of_revoked_cert(void **state)
 	OPENSSL_free(der);
 	assert_int_equal(
 	    dt_cert_revoke(t->ctx, info.serial, DT_REASON_KEY_COMPROMISE, "leaked", &err), DT_OK);
-	csr2 = tu2_csr_for_key(k, &len2);
+	csr2 = tu_csr_for_key(k, &len2);
 	expect_refused(t, "pump-1", csr2, len2, NULL, DT_ERR_EXISTS, "revoked");
 	EVP_PKEY_free(k);
 	OPENSSL_free(csr);

@@ -69,15 +69,13 @@ static inline void tenv_free(struct tenv *t)
 	free(t);
 }
 
-/* A DER CSR for a new key of the given EC curve ("P-256", "P-384"). */
-static inline unsigned char *tu_csr(const char *curve, EVP_PKEY **key_out, size_t *len)
+/* A DER CSR (CN csr-name-must-be-ignored) signed by an existing key. */
+static inline unsigned char *tu_csr_for_key(EVP_PKEY *k, size_t *len)
 {
-	EVP_PKEY *k = EVP_EC_gen(curve);
 	X509_REQ *r = X509_REQ_new();
 	unsigned char *der = NULL;
 	int n;
 
-	assert_non_null(k);
 	assert_non_null(r);
 	X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
 				   (const unsigned char *)"csr-name-must-be-ignored", -1, -1, 0);
@@ -87,6 +85,17 @@ static inline unsigned char *tu_csr(const char *curve, EVP_PKEY **key_out, size_
 	assert_true(n > 0);
 	*len = (size_t)n;
 	X509_REQ_free(r);
+	return der;
+}
+
+/* A DER CSR for a new key of the given EC curve ("P-256", "P-384"). */
+static inline unsigned char *tu_csr(const char *curve, EVP_PKEY **key_out, size_t *len)
+{
+	EVP_PKEY *k = EVP_EC_gen(curve);
+	unsigned char *der;
+
+	assert_non_null(k);
+	der = tu_csr_for_key(k, len);
 	if (key_out)
 		*key_out = k;
 	else
@@ -140,25 +149,6 @@ static inline int64_t tu2_cert_count(struct tenv *t)
 	return n;
 }
 
-/* A DER CSR (CN csr-name-must-be-ignored) signed by an existing key. */
-static inline unsigned char *tu2_csr_for_key(EVP_PKEY *k, size_t *len)
-{
-	X509_REQ *r = X509_REQ_new();
-	unsigned char *der = NULL;
-	int n;
-
-	assert_non_null(r);
-	X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
-				   (const unsigned char *)"csr-name-must-be-ignored", -1, -1, 0);
-	assert_int_equal(X509_REQ_set_pubkey(r, k), 1);
-	assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
-	n = i2d_X509_REQ(r, &der);
-	assert_true(n > 0);
-	*len = (size_t)n;
-	X509_REQ_free(r);
-	return der;
-}
-
 static inline X509 *tu2_d2i_cert(const unsigned char *der, size_t len)
 {
 	const unsigned char *p = der;
@@ -201,9 +191,10 @@ static inline void tu2_class(struct tenv *t, const char *name, const char *ca, u
 		fail_msg("class add %s: %s", name, err.msg);
 }
 
-/* Adds device id (serial SN-<id>) in class cls; token may be NULL. */
-static inline void tu2_device(struct tenv *t, const char *id, const char *cls,
-			      char token[DT_TOKEN_BUF])
+/* Adds device id of class cls with serial and manufacturer (may be ""); token may be NULL. */
+static inline void tu_device_of(struct tenv *t, const char *id, const char *cls,
+				const char *manufacturer, const char *serial,
+				char token[DT_TOKEN_BUF])
 {
 	struct dt_error err;
 	struct dt_device d;
@@ -212,9 +203,20 @@ static inline void tu2_device(struct tenv *t, const char *id, const char *cls,
 	memset(&d, 0, sizeof(d));
 	snprintf(d.id, sizeof(d.id), "%s", id);
 	snprintf(d.class_name, sizeof(d.class_name), "%s", cls);
-	snprintf(d.serial, sizeof(d.serial), "SN-%.60s", id);
+	snprintf(d.serial, sizeof(d.serial), "%s", serial);
+	snprintf(d.manufacturer, sizeof(d.manufacturer), "%s", manufacturer);
 	if (dt_device_add(t->ctx, &d, token ? token : tok, &err) != DT_OK)
 		fail_msg("device add %s: %s", id, err.msg);
+}
+
+/* Adds device id (serial SN-<id>) in class cls; token may be NULL. */
+static inline void tu2_device(struct tenv *t, const char *id, const char *cls,
+			      char token[DT_TOKEN_BUF])
+{
+	char serial[DT_ID_BUF];
+
+	snprintf(serial, sizeof(serial), "SN-%.60s", id);
+	tu_device_of(t, id, cls, "", serial, token);
 }
 
 /* Issues a certificate for id from a fresh key; cert_out (if set) gets it parsed. */
