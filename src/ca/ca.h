@@ -52,8 +52,11 @@ DT_MUST_USE dt_code ca_key_type_of(EVP_PKEY *pk, unsigned *out, struct dt_error 
 struct ca_issued {
 	unsigned char *der; /* OPENSSL_malloc'ed */
 	size_t der_len;
+	X509 *x; /* the signed certificate, der's source: callers that need an X509
+		  * (a PKCS#7 reply) take it instead of decoding der again */
 	struct dt_cert_info info;
 };
+void ca_issued_free(struct ca_issued *issued);
 DT_MUST_USE dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 					 const struct dt_class *cl, const struct csr_info *csr,
 					 struct ca_issued *out, struct dt_error *err);

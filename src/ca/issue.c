@@ -179,10 +179,20 @@ dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 	dt_hex(csr->spki_hash, 32, out->info.spki_sha256);
 	out->der = der;
 	out->der_len = (size_t)der_len;
+	out->x = x;
 	der = NULL;
+	x = NULL;
 out:
 	OPENSSL_free(der);
 	X509_free(x);
 	ASN1_INTEGER_free(serial);
 	return rc;
+}
+
+void ca_issued_free(struct ca_issued *issued)
+{
+	OPENSSL_free(issued->der);
+	X509_free(issued->x);
+	issued->der = NULL;
+	issued->x = NULL;
 }

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <string.h>
 
+#include "ca/ca.h"
 #include "est/est.h"
 #include "inventory/inventory.h"
 
@@ -33,14 +34,11 @@ static dt_code auth_basic(struct dt_ctx *ctx, const char *header, struct est_cli
 			       why.msg);
 	/* The token is checked before anything about the device is told;
 	 * dt_cert_issue checks it again and ends it in its commit. */
-	rc = dt_device_token_check(ctx, user, cl->token, err);
+	rc = inv_device_token_auth(ctx, user, cl->token, &cl->dev, err);
 	if (rc == DT_ERR_NOT_FOUND)
 		return dt_fail(err, DT_ERR_AUTH, INV_TOKEN_REFUSED, user);
 	if (rc != DT_OK)
 		return rc;
-	if ((rc = dt_device_get(ctx, user, &cl->dev, err)) != DT_OK)
-		return rc == DT_ERR_NOT_FOUND ? dt_fail(err, DT_ERR_AUTH, INV_TOKEN_REFUSED, user)
-					      : rc;
 	cl->with_token = 1;
 	return DT_OK;
 }
@@ -133,12 +131,10 @@ dt_code dt_est_enroll(struct dt_ctx *ctx, const char *label, int reenroll,
 	struct dt_class cls = {.lifetime_s = 0};
 	struct dt_issue_opts opts = {NULL, 0, NULL};
 	char actor[DT_ID_BUF + 8];
-	struct dt_cert_info info;
+	struct ca_issued issued = {.der = NULL};
 	STACK_OF(X509) *certs = NULL;
-	unsigned char *csr = NULL, *der = NULL, *p7 = NULL;
-	const unsigned char *p;
-	size_t csr_len = 0, der_len = 0, p7_len = 0;
-	X509 *x = NULL;
+	unsigned char *csr = NULL, *p7 = NULL;
+	size_t csr_len = 0, p7_len = 0;
 	int found = 0;
 	dt_code rc;
 
@@ -168,31 +164,31 @@ dt_code dt_est_enroll(struct dt_ctx *ctx, const char *label, int reenroll,
 	/* The audit log names the device that asked, over EST. */
 	snprintf(actor, sizeof(actor), "est:%s", cl.dev.id);
 	opts.actor = actor;
-	if ((rc = dt_cert_issue(ctx, cl.dev.id, csr, csr_len, &opts, &der, &der_len, &info, err)) !=
-	    DT_OK) {
+	if ((rc = inv_cert_issue(ctx, cl.dev.id, csr, csr_len, &opts, &cl.dev, found ? &cls : NULL,
+				 &issued, err)) != DT_OK) {
 		rc = issue_code(rc, err);
 		goto out;
 	}
-	p = der;
-	if (!(certs = sk_X509_new_null()) || !(x = d2i_X509(NULL, &p, (long)der_len)) ||
-	    !sk_X509_push(certs, x)) {
-		X509_free(x);
+	/* The reply wraps the X509 that was signed: decoding the stored DER again
+	 * would cost a provider key decode per enrollment. */
+	if (!(certs = sk_X509_new_null()) || !sk_X509_push(certs, issued.x)) {
 		rc = dt_fail(err, DT_ERR_INTERNAL,
 			     "certificate %s was issued but cannot be encoded; fetch it with "
 			     "'devtrust cert show %s'",
-			     info.serial, info.serial);
+			     issued.info.serial, issued.info.serial);
 		goto out;
 	}
+	issued.x = NULL; /* the stack owns it now */
 	if ((rc = est_certs_only(certs, &p7, &p7_len, err)) != DT_OK ||
 	    (rc = est_reply_set(out, p7, p7_len, DT_EST_CT_CERTS, err)) != DT_OK)
 		goto out;
 	memcpy(out->device_id, cl.dev.id, sizeof(out->device_id));
-	memcpy(out->serial, info.serial, sizeof(out->serial));
+	memcpy(out->serial, issued.info.serial, sizeof(out->serial));
 out:
 	OPENSSL_cleanse(cl.token, sizeof(cl.token));
 	sk_X509_pop_free(certs, X509_free);
 	OPENSSL_free(p7);
-	OPENSSL_free(der);
+	ca_issued_free(&issued);
 	OPENSSL_free(csr);
 	return rc;
 }

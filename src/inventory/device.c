@@ -180,13 +180,20 @@ dt_code dt_device_list(struct dt_ctx *ctx, const struct dt_device_filter *f, dt_
 	return store_read(ctx->store, get_job, &j, err);
 }
 
+dt_code inv_device_token_auth(struct dt_ctx *ctx, const char *id, const char *token,
+			      struct dt_device *out, struct dt_error *err)
+{
+	struct get_job j = {.id = id, .out = out, .token = token};
+
+	return store_read(ctx->store, get_job, &j, err);
+}
+
 dt_code dt_device_token_check(struct dt_ctx *ctx, const char *id, const char *token,
 			      struct dt_error *err)
 {
 	struct dt_device d;
-	struct get_job j = {.id = id, .out = &d, .token = token};
 
-	return store_read(ctx->store, get_job, &j, err);
+	return inv_device_token_auth(ctx, id, token, &d, err);
 }
 
 struct token_job {

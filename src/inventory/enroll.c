@@ -133,18 +133,16 @@ static dt_code commit_job(struct store_txn *txn, void *arg, struct dt_error *err
 	return DT_OK;
 }
 
-dt_code dt_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned char *csr,
-		      size_t csr_len, const struct dt_issue_opts *opts, unsigned char **der_out,
-		      size_t *der_len, struct dt_cert_info *info, struct dt_error *err)
+dt_code inv_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned char *csr,
+		       size_t csr_len, const struct dt_issue_opts *opts,
+		       const struct dt_device *known_dev, const struct dt_class *known_cls,
+		       struct ca_issued *out, struct dt_error *err)
 {
 	struct csr_info c;
 	struct issue_job *j = NULL;
 	dt_code rc;
 
-	*der_out = NULL;
-	*der_len = 0;
-	if (info)
-		memset(info, 0, sizeof(*info));
+	memset(out, 0, sizeof(*out));
 	memset(&c, 0, sizeof(c));
 	if ((rc = dt_check_id("device id", device_id, err)) != DT_OK)
 		return rc;
@@ -156,21 +154,49 @@ dt_code dt_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned 
 	j->opts = opts;
 	j->csr = &c;
 	j->actor = opts && opts->actor ? opts->actor : ctx->actor;
-	if ((rc = store_read(ctx->store, precheck_job, j, err)) != DT_OK)
+	/* A caller that has just read the device and its class (EST, to
+	 * authenticate) saves the read before signing: the commit checks every
+	 * rule again on current rows whichever way. */
+	if (known_dev && known_cls && strcmp(known_dev->id, device_id) == 0 &&
+	    strcmp(known_dev->class_name, known_cls->name) == 0) {
+		j->dev = *known_dev;
+		j->cls = *known_cls;
+	} else if ((rc = store_read(ctx->store, precheck_job, j, err)) != DT_OK) {
 		goto out;
+	}
 	if ((rc = ca_issue_device_cert(ctx, &j->dev, &j->cls, &c, &j->issued, err)) != DT_OK)
 		goto out;
 	if ((rc = store_write(ctx->store, commit_job, j, err)) != DT_OK)
 		goto out;
-	*der_out = j->issued.der;
-	*der_len = j->issued.der_len;
-	if (info)
-		*info = j->issued.info;
-	j->issued.der = NULL;
+	*out = j->issued;
+	memset(&j->issued, 0, sizeof(j->issued));
 out:
 	if (j)
-		OPENSSL_free(j->issued.der);
+		ca_issued_free(&j->issued);
 	free(j);
 	csr_free(&c);
 	return rc;
+}
+
+dt_code dt_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned char *csr,
+		      size_t csr_len, const struct dt_issue_opts *opts, unsigned char **der_out,
+		      size_t *der_len, struct dt_cert_info *info, struct dt_error *err)
+{
+	struct ca_issued issued;
+	dt_code rc;
+
+	*der_out = NULL;
+	*der_len = 0;
+	if (info)
+		memset(info, 0, sizeof(*info));
+	if ((rc = inv_cert_issue(ctx, device_id, csr, csr_len, opts, NULL, NULL, &issued, err)) !=
+	    DT_OK)
+		return rc;
+	*der_out = issued.der;
+	*der_len = issued.der_len;
+	if (info)
+		*info = issued.info;
+	issued.der = NULL;
+	ca_issued_free(&issued);
+	return DT_OK;
 }

@@ -12,6 +12,21 @@
 #define INV_TOKEN_REFUSED "unknown device '%s' or wrong, used or expired enrollment token"
 
 /* Validates every field of d; *field names the first bad one. */
+/* dt_device_token_check() that also returns the device it read. */
+DT_MUST_USE dt_code inv_device_token_auth(struct dt_ctx *ctx, const char *id, const char *token,
+					  struct dt_device *out, struct dt_error *err);
+struct ca_issued;
+/*
+ * dt_cert_issue() handing over the signed X509 with the DER (ca_issued_free()).
+ * known_dev and known_cls, if the caller has just read them, save a read
+ * before signing; the commit re-checks every rule on current rows.
+ */
+DT_MUST_USE dt_code inv_cert_issue(struct dt_ctx *ctx, const char *device_id,
+				   const unsigned char *csr, size_t csr_len,
+				   const struct dt_issue_opts *opts,
+				   const struct dt_device *known_dev,
+				   const struct dt_class *known_cls, struct ca_issued *out,
+				   struct dt_error *err);
 DT_MUST_USE dt_code inv_device_validate(const struct dt_device *d, const char **field,
 					struct dt_error *err);
 /* A fresh 128-bit token as hex text and the hash the store keeps. */

@@ -23,6 +23,7 @@ struct sq_job {
 	struct dt_error *err;
 	dt_code rc;
 	int done;
+	pthread_cond_t done_cv; /* signalled for this job alone: no herd of waiters */
 	struct sq_job *next;
 };
 
@@ -37,7 +38,6 @@ struct store {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;
-	pthread_cond_t done_cv;
 	struct sq_job *head;
 	struct sq_job *tail;
 	int stopping;
@@ -93,6 +93,25 @@ static void conn_close(struct sq_conn *c)
 	free(c);
 }
 
+/*
+ * Every write job runs in a savepoint, whose statement journal keeps the
+ * original of each page the job changes. SQLite keeps it in memory up to 64
+ * KiB by default, then spills to a temporary file: one issuance (a
+ * certificate with its six indexes, the device, two audit events) crosses
+ * that, and paid an open, writes and an unlink per job. A larger bound keeps
+ * such jobs in memory; a bulk job beyond it still spills to disk.
+ */
+#define SQ_STMT_JOURNAL_SPILL (4 << 20)
+
+static pthread_once_t sq_config_once = PTHREAD_ONCE_INIT;
+
+static void sq_config(void)
+{
+	/* Only possible before SQLite initialises; if the host program already
+	 * did, SQLite's default stays and only speed differs. */
+	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, SQ_STMT_JOURNAL_SPILL);
+}
+
 static dt_code conn_open(const char *path, int create, int read_only, struct sq_conn **out,
 			 struct dt_error *err)
 {
@@ -102,6 +121,7 @@ static dt_code conn_open(const char *path, int create, int read_only, struct sq_
 	char *emsg = NULL;
 
 	*out = NULL;
+	pthread_once(&sq_config_once, sq_config);
 	if (!(c = calloc(1, sizeof(*c))))
 		return dt_fail(err, DT_ERR_INTERNAL, "store: out of memory");
 	c->txn.ops = &sq_ops;
@@ -134,23 +154,40 @@ out:
 	return rc;
 }
 
+/*
+ * Transaction control on a cached statement: sqlite3_exec() would parse the
+ * SQL again on every read snapshot, job savepoint and commit.
+ */
+static int txn_exec(struct sq_conn *c, int id)
+{
+	static const char *const sql[] = {"BEGIN",    "BEGIN IMMEDIATE", "COMMIT",
+					  "ROLLBACK", "SAVEPOINT job",	 "RELEASE job"};
+	struct dt_error ignored;
+	sqlite3_stmt *st = sq_stmt(c, id, sql[id - SQ_TXN_BEGIN], &ignored);
+	int rc;
+
+	if (!st)
+		return SQLITE_ERROR;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Runs a batch of write jobs in one transaction, each isolated by a savepoint. */
 static void run_batch(struct store *s, struct sq_job *jobs)
 {
 	struct sq_conn *c = s->writer;
 	struct sq_job *j;
-	char *emsg = NULL;
 	int any_ok = 0;
 
-	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &emsg) != SQLITE_OK) {
+	if (txn_exec(c, SQ_TXN_BEGIN_IMMEDIATE) != SQLITE_OK) {
 		for (j = jobs; j; j = j->next)
 			j->rc = dt_fail(j->err, DT_ERR_IO, "store: cannot begin a write: %s",
-					emsg ? emsg : "busy");
-		sqlite3_free(emsg);
+					sqlite3_errmsg(c->db));
 		return;
 	}
 	for (j = jobs; j; j = j->next) {
-		if (sqlite3_exec(c->db, "SAVEPOINT job", NULL, NULL, NULL) != SQLITE_OK) {
+		if (txn_exec(c, SQ_TXN_SAVEPOINT) != SQLITE_OK) {
 			j->rc = sq_error(c, j->err, "savepoint");
 			continue;
 		}
@@ -159,7 +196,7 @@ static void run_batch(struct store *s, struct sq_job *jobs)
 			sqlite3_exec(c->db, "ROLLBACK TO job", NULL, NULL, NULL);
 		else
 			any_ok = 1;
-		sqlite3_exec(c->db, "RELEASE job", NULL, NULL, NULL);
+		txn_exec(c, SQ_TXN_RELEASE);
 		if (sqlite3_get_autocommit(c->db)) {
 			/* SQLite rolled the whole transaction back (I/O error, disk full):
 			 * every job of the batch is lost, including those that succeeded. */
@@ -173,16 +210,15 @@ static void run_batch(struct store *s, struct sq_job *jobs)
 		}
 	}
 	if (!any_ok) {
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		txn_exec(c, SQ_TXN_ROLLBACK);
 		return;
 	}
-	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
+	if (txn_exec(c, SQ_TXN_COMMIT) != SQLITE_OK) {
 		for (j = jobs; j; j = j->next)
 			if (j->rc == DT_OK)
 				j->rc = dt_fail(j->err, DT_ERR_IO, "store: commit failed: %s",
-						emsg ? emsg : "unknown error");
-		sqlite3_free(emsg);
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+						sqlite3_errmsg(c->db));
+		txn_exec(c, SQ_TXN_ROLLBACK);
 	}
 }
 
@@ -213,9 +249,12 @@ static void *writer_main(void *arg)
 		run_batch(s, batch);
 
 		pthread_mutex_lock(&s->mu);
-		for (struct sq_job *j = batch; j; j = j->next)
+		/* Each waiter wakes once, for its own job; it cannot leave (and take
+		 * its job off its stack) before the mutex is released below. */
+		for (struct sq_job *j = batch; j; j = j->next) {
 			j->done = 1;
-		pthread_cond_broadcast(&s->done_cv);
+			pthread_cond_signal(&j->done_cv);
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -233,6 +272,7 @@ dt_code store_write(struct store *s, store_job_fn fn, void *arg, struct dt_error
 		return job.rc;
 	}
 	/* The job lives on this stack until the writer marks it done below. */
+	pthread_cond_init(&job.done_cv, NULL);
 	pthread_mutex_lock(&s->mu);
 	if (s->tail)
 		s->tail->next = &job;
@@ -241,8 +281,9 @@ dt_code store_write(struct store *s, store_job_fn fn, void *arg, struct dt_error
 	s->tail = &job;		// cppcheck-suppress autoVariables
 	pthread_cond_signal(&s->work_cv);
 	while (!job.done)
-		pthread_cond_wait(&s->done_cv, &s->mu);
+		pthread_cond_wait(&job.done_cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
+	pthread_cond_destroy(&job.done_cv);
 	return job.rc;
 }
 
@@ -257,11 +298,11 @@ dt_code store_read(struct store *s, store_job_fn fn, void *arg, struct dt_error 
 	pthread_mutex_unlock(&s->pool_mu);
 	if (!c && (rc = conn_open(s->path, 0, 1, &c, err)) != DT_OK)
 		return rc;
-	if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	if (txn_exec(c, SQ_TXN_BEGIN) != SQLITE_OK) {
 		rc = sq_error(c, err, "begin read");
 	} else {
 		rc = fn(&c->txn, arg, err);
-		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+		txn_exec(c, SQ_TXN_COMMIT);
 	}
 	pthread_mutex_lock(&s->pool_mu);
 	if (s->pool_n < SQ_POOL_MAX) {
@@ -299,7 +340,6 @@ dt_code store_open_sqlite(const struct store_open_opts *o, struct store **out, s
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->inline_mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
-	pthread_cond_init(&s->done_cv, NULL);
 	if ((rc = conn_open(o->path, o->create, 0, &s->writer, err)) != DT_OK)
 		goto out;
 	if ((rc = sq_migrate(s->writer->db, err)) != DT_OK)
@@ -336,7 +376,6 @@ void store_close(struct store *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->inline_mu);
 	pthread_cond_destroy(&s->work_cv);
-	pthread_cond_destroy(&s->done_cv);
 	free(s->path);
 	free(s);
 }

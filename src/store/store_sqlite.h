@@ -56,7 +56,16 @@ enum sq_stmt_id {
 	SQ_REPORT_DRIFT_DEVICES,
 	SQ_REPORT_DUPLICATES,
 	SQ_REPORT_WEAK,
+	/* transaction control, in the order of txn_exec()'s table */
+	SQ_TXN_BEGIN,
+	SQ_TXN_BEGIN_IMMEDIATE,
+	SQ_TXN_COMMIT,
+	SQ_TXN_ROLLBACK,
+	SQ_TXN_SAVEPOINT,
+	SQ_TXN_RELEASE,
+	SQ_STMT_COUNT
 };
+_Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
 
 extern const struct store_ops sq_ops;
 

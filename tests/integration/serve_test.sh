@@ -59,10 +59,13 @@ check_eq "HTTPS by name: https://localhost verifies too" 200 \
 check_eq "GET /healthz on the plain listener is 200" 200 "$(http_code /healthz)"
 
 for v in tls1_2 tls1_3; do
-	check_out "openssl s_client -$v: handshake and chain verify against the root" \
-		"Verify return code: 0 \(ok\)" \
-		openssl s_client -connect "127.0.0.1:$HTTPS_PORT" "-$v" -CAfile "$W/root.pem" \
-		-verify_return_error -verify_hostname localhost -verify_ip 127.0.0.1 </dev/null
+	# The verdict is s_client's report, not its exit status: at stdin's end it
+	# may see the connection reset after its close_notify and exit 1.
+	openssl s_client -connect "127.0.0.1:$HTTPS_PORT" "-$v" -CAfile "$W/root.pem" \
+		-verify_return_error -verify_hostname localhost -verify_ip 127.0.0.1 </dev/null \
+		>"$W/last.out" 2>&1 || true
+	check_match "openssl s_client -$v: handshake and chain verify against the root" \
+		"Verify return code: 0 \(ok\)" "$(cat "$W/last.out")"
 	check_match "  ... and negotiated ${v/tls1_/TLSv1.}" "^New, ${v/tls1_/TLSv1.}, Cipher is" "$(cat "$W/last.out")"
 done
 # SECLEVEL=0 so the client really offers TLS 1.1: the refusal must be the server's.
