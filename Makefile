@@ -14,12 +14,23 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(BASE_CFLAGS) $(OPT) $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 LIBS = $(PKG_LIBS) -lpthread $(EXTRA_LDFLAGS)
 
-LIB_SRC := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+LIB_SRC := $(sort $(filter-out src/cli/% src/agent/%,$(wildcard src/*/*.c)))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libdevtrust.a
 BIN := $(BUILD)/devtrust
+
+# devtrust-agent links only OpenSSL and libcurl (no libdevtrust); its objects
+# but main.o form libdtagent.a for the fuzz harnesses and unit tests.
+AGENT_PKGS := openssl libcurl
+AGENT_SRC := $(sort $(filter-out src/agent/main.c,$(wildcard src/agent/*.c)))
+AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/%.o)
+AGENT_LIB := $(BUILD)/libdtagent.a
+AGENT_BIN := $(BUILD)/devtrust-agent
+AGENT_LIBS = $(shell pkg-config --libs $(AGENT_PKGS) 2>/dev/null) $(EXTRA_LDFLAGS)
+$(AGENT_OBJ) $(BUILD)/src/agent/main.o: PKG_CFLAGS = $(shell pkg-config --cflags $(AGENT_PKGS) 2>/dev/null)
+$(AGENT_OBJ) $(BUILD)/src/agent/main.o: src/agent/agent.h
 
 UNIT_SRC := $(sort $(wildcard tests/unit/*_test.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -28,7 +39,7 @@ DATA ?= ./devtrust-data
 
 .PHONY: all deps test unit integration lint asan fuzz bench run clean help
 
-all: $(BIN)
+all: $(BIN) $(AGENT_BIN)
 
 $(DEPS_OK): scripts/deps.sh
 	@scripts/deps.sh build
@@ -36,7 +47,7 @@ $(DEPS_OK): scripts/deps.sh
 
 deps: $(DEPS_OK)
 
-$(BUILD)/%.o: %.c $(DEPS_OK) $(wildcard include/devtrust/*.h src/*/*.h)
+$(BUILD)/%.o: %.c $(DEPS_OK) $(filter-out src/agent/%,$(wildcard include/devtrust/*.h src/*/*.h))
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
 	@$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -49,6 +60,21 @@ $(LIB): $(LIB_OBJ)
 $(BIN): $(CLI_OBJ) $(LIB)
 	@echo "  LD $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LIBS)
+
+$(AGENT_LIB): $(AGENT_OBJ)
+	@rm -f $@
+	@echo "  AR $@"
+	@ar rcs $@ $^
+
+$(AGENT_BIN): $(BUILD)/src/agent/main.o $(AGENT_LIB)
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $(BUILD)/src/agent/main.o $(AGENT_LIB) $(AGENT_LIBS)
+
+# Agent unit tests link the agent's library, not libdevtrust.
+$(BUILD)/tests/agent_%_test: tests/unit/agent_%_test.c $(AGENT_LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $< $(AGENT_LIB) $(AGENT_LIBS) -lcmocka
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
 	@mkdir -p $(dir $@)

@@ -4,6 +4,7 @@
 # measured in the same run. QUICK=1: a smoke run of about two minutes with
 # smaller sizes. PERF=0 skips the perf profiles of issuance and CRL. SERVE=0
 # skips the server benchmarks (bench/serve_bench.sh: wrk, cfssl, nginx).
+# AUTHZ=0 skips the backend-verification benchmarks (bench/authz_bench.sh).
 # Output also goes to $BUILD/bench/results.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ BUILD=${BUILD:-build-bench}
 QUICK=${QUICK:-0}
 PERF=${PERF:-1}
 SERVE=${SERVE:-1}
+AUTHZ=${AUTHZ:-1}
 OUT="$BUILD/bench"
 LIB="$BUILD/libdevtrust.a"
 export DEVTRUST_PASSPHRASE=${DEVTRUST_PASSPHRASE:-bench-passphrase-not-secret}
@@ -120,6 +122,12 @@ if [ "$SERVE" = 1 ]; then
 	echo
 	echo "== 4. devtrust serve under load: EST against cfssl, OCSP against nginx, retirement, memory"
 	BUILD=$BUILD QUICK=$QUICK TMPDIR=$WORK bench/serve_bench.sh
+fi
+
+if [ "$AUTHZ" = 1 ]; then
+	echo
+	echo "== 6. backend verification: /authz through nginx, the C API against X509_verify_cert"
+	BUILD=$BUILD QUICK=$QUICK TMPDIR=$WORK bench/authz_bench.sh
 fi
 
 echo

@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [build|test|bench]
 set -eu
 need_build="build-essential pkg-config libssl-dev openssl libsqlite3-dev sqlite3 libjansson-dev libevent-dev libcurl4-openssl-dev"
-need_test="libcmocka-dev gnutls-bin clang clang-format cppcheck libclang-rt-14-dev nginx-light curl python3 iproute2"
+need_test="libcmocka-dev gnutls-bin clang clang-format cppcheck libclang-rt-14-dev nginx-light curl python3 iproute2 faketime mosquitto mosquitto-clients freeradius eapoltest"
 need_bench="wrk golang-cfssl"
 case "${1:-build}" in
 build) pkgs="$need_build" ;;

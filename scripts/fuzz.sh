@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
 BUILD=build-fuzz
-TARGETS=${FUZZ_TARGETS:-csr csv import names est ocsp}
+TARGETS=${FUZZ_TARGETS:-csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CFLAGS_FUZZ="-g -O1 -fno-omit-frame-pointer $SAN"
 
@@ -24,6 +24,13 @@ max_len() {
 	names) echo 256 ;;
 	est) echo 23000 ;;
 	ocsp) echo 5000 ;;
+	# authz: headers of at most 16 KiB (HTTP_MAX_HEADERS).
+	authz) echo 17000 ;;
+	# devtrust-agent: AG_MAX_BODY 64 KiB; csrattrs replies are tiny;
+	# AG_MAX_CONFIG_BYTES 16 KiB.
+	agent_certsonly) echo 66000 ;;
+	agent_csrattrs) echo 4096 ;;
+	agent_config) echo 17000 ;;
 	esac
 }
 dict_of() {
@@ -42,17 +49,21 @@ echo "fuzz: building $BUILD/libdevtrust.a with clang and $SAN"
 mkdir -p "$BUILD/fuzz" "$BUILD/logs"
 make --no-print-directory BUILD=$BUILD CC=clang \
 	OPT="$CFLAGS_FUZZ -fsanitize=fuzzer-no-link" EXTRA_LDFLAGS="$SAN" \
-	$BUILD/libdevtrust.a >"$BUILD/logs/make.log" 2>&1 || {
+	$BUILD/libdevtrust.a $BUILD/libdtagent.a >"$BUILD/logs/make.log" 2>&1 || {
 	cat "$BUILD/logs/make.log" >&2
 	exit 1
 }
 LIBS="$(pkg-config --libs openssl sqlite3 jansson) -lpthread"
+# The agent's harnesses link its own library (OpenSSL and libcurl only).
+AGENT_LIBS="$(pkg-config --libs openssl libcurl)"
 
 for t in $TARGETS; do
+	lib="$BUILD/libdevtrust.a" libs=$LIBS
+	case $t in agent_*) lib="$BUILD/libdtagent.a" libs=$AGENT_LIBS ;; esac
 	# shellcheck disable=SC2046,SC2086 # flag lists split on purpose
 	clang -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc \
 		$(pkg-config --cflags openssl sqlite3 jansson) $CFLAGS_FUZZ -fsanitize=fuzzer \
-		-o "$BUILD/fuzz/${t}_fuzz" "tests/fuzz/${t}_fuzz.c" "$BUILD/libdevtrust.a" $LIBS
+		-o "$BUILD/fuzz/${t}_fuzz" "tests/fuzz/${t}_fuzz.c" "$lib" $libs
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}

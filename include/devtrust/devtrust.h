@@ -63,6 +63,7 @@ struct dt_init_opts {
 	const char *passphrase_file; /* NULL: $DEVTRUST_PASSPHRASE or generated */
 	const char *actor;
 	int generated_passphrase; /* out: 1 if DATA/secrets/passphrase was written */
+	int64_t ocsp_lifetime_s;  /* the OCSP signers' lifetime; 0: one year */
 };
 
 /* Creates a new data dir: store, root CA, default issuing CA, OCSP signer, TLS cert. */

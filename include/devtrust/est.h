@@ -69,6 +69,26 @@ DT_MUST_USE dt_code dt_est_enroll(struct dt_ctx *ctx, const char *label, int ree
 				  const struct dt_est_auth *auth, struct dt_est_reply *out,
 				  struct dt_error *err);
 
+/*
+ * dt_est_enroll() in three steps, for a server whose threads must not wait
+ * for the commit: _start authenticates, parses and signs (refusals here);
+ * _commit hands the certificate to the store and calls done(done_arg) once
+ * it is durable or refused, on the store's writer thread (keep done short);
+ * _finish, on any thread after done, gives the reply or the refusal and frees
+ * the pending enrollment. _abandon frees one that was never committed.
+ */
+struct dt_est_pending;
+typedef void (*dt_est_done_fn)(void *done_arg);
+DT_MUST_USE dt_code dt_est_enroll_start(struct dt_ctx *ctx, const char *label, int reenroll,
+					const unsigned char *body, size_t len,
+					const struct dt_est_auth *auth, struct dt_est_pending **out,
+					struct dt_error *err);
+void dt_est_enroll_commit(struct dt_ctx *ctx, struct dt_est_pending *p, dt_est_done_fn done,
+			  void *done_arg);
+DT_MUST_USE dt_code dt_est_enroll_finish(struct dt_est_pending *p, struct dt_est_reply *out,
+					 struct dt_error *err);
+void dt_est_enroll_abandon(struct dt_est_pending *p);
+
 void dt_est_reply_free(struct dt_est_reply *r);
 
 /*

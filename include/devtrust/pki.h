@@ -76,6 +76,12 @@ int dt_reason_parse(const char *s);
 const char *dt_cert_status_name(enum dt_cert_status s);
 
 DT_MUST_USE dt_code dt_ca_add(struct dt_ctx *ctx, const char *name, struct dt_error *err);
+struct dt_ca_opts {
+	int64_t ocsp_lifetime_s; /* the CA's OCSP signer; 0: DT_OCSP_SIGNER_LIFETIME_S */
+};
+/* dt_ca_add with options (o may be NULL). */
+DT_MUST_USE dt_code dt_ca_add_opts(struct dt_ctx *ctx, const char *name, const struct dt_ca_opts *o,
+				   struct dt_error *err);
 DT_MUST_USE dt_code dt_ca_list(struct dt_ctx *ctx, dt_ca_cb cb, void *arg, struct dt_error *err);
 DT_MUST_USE dt_code dt_ca_get(struct dt_ctx *ctx, const char *name, struct dt_ca_info *out,
 			      struct dt_error *err);
@@ -121,6 +127,56 @@ DT_MUST_USE dt_code dt_cert_list(struct dt_ctx *ctx, const struct dt_cert_filter
 /* Normalises a serial given by a user (hex, any case, optional colons). */
 DT_MUST_USE dt_code dt_serial_normalize(const char *in, char out[DT_SERIAL_HEX_BUF],
 					struct dt_error *err);
+
+/*
+ * Delegated OCSP signers (RFC 6960 section 4.2.2.2): every CA, the root included, answers
+ * OCSP through a signer certificate it issued (id-kp-OCSPSigning, id-pkix-ocsp-nocheck).
+ * They are renewed with a fresh key once a third of their validity is left: by the
+ * server on its own, or with dt_ca_ocsp_renew.
+ */
+#define DT_OCSP_SIGNER_LIFETIME_S (365LL * 24 * 3600)
+
+struct dt_ocsp_signer_info {
+	char ca[DT_ID_BUF];
+	char serial[DT_SERIAL_HEX_BUF];
+	char fingerprint[DT_SHA256_HEX_BUF]; /* SHA-256 of the DER certificate */
+	int64_t not_before;
+	int64_t not_after;
+	int64_t renew_at; /* 0: renewing cannot extend it (it already ends with its CA) */
+};
+
+/*
+ * When a signer valid from not_before to not_after, of a CA valid until ca_not_after,
+ * is to be renewed: once two thirds of its validity have passed. 0 when renewing
+ * cannot extend it, because it already ends when its CA does.
+ */
+int64_t dt_ocsp_signer_renew_at(int64_t not_before, int64_t not_after, int64_t ca_not_after);
+/* The current OCSP signer of CA ("root" or an issuing CA); DT_ERR_NOT_FOUND if it has none. */
+DT_MUST_USE dt_code dt_ca_ocsp_signer(struct dt_ctx *ctx, const char *ca,
+				      struct dt_ocsp_signer_info *out, struct dt_error *err);
+/*
+ * Replaces the OCSP signer of CA with a new key (P-256, encrypted like every CA key) and
+ * a certificate issued by the CA for lifetime_s (0: the current signer's lifetime, or
+ * the default for a root that has none yet), recorded with a ca.ocsp_renew audit event;
+ * the previous key file is removed. Unlocks the CA's key; refused for a revoked or
+ * expired CA, and if another process renewed it meanwhile.
+ */
+DT_MUST_USE dt_code dt_ca_ocsp_renew(struct dt_ctx *ctx, const char *ca, int64_t lifetime_s,
+				     struct dt_ocsp_signer_info *out, struct dt_error *err);
+/*
+ * Renews every OCSP signer whose renew_at is at or before now (unrevoked CAs that have
+ * one). *renewed counts the renewals, *next_at is the earliest renew_at still ahead
+ * (0: none). Every due signer is tried; the first failure is returned.
+ */
+DT_MUST_USE dt_code dt_ca_ocsp_renew_due(struct dt_ctx *ctx, int64_t now, int *renewed,
+					 int64_t *next_at, struct dt_error *err);
+/*
+ * For a long-running process: if it holds CA's OCSP signer unlocked and the store names
+ * another one (renewed by this or another process), unlocks the new one and swaps it in;
+ * requests signing with the old one finish with it.
+ */
+DT_MUST_USE dt_code dt_ca_ocsp_signer_reload(struct dt_ctx *ctx, const char *ca,
+					     struct dt_error *err);
 
 /* Generates and records the next CRL of a CA; *der is OPENSSL_malloc'ed. */
 DT_MUST_USE dt_code dt_crl_generate(struct dt_ctx *ctx, const char *ca, unsigned char **der,

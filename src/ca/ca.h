@@ -77,8 +77,13 @@ struct ca_lint_want {
 DT_MUST_USE dt_code ca_lint_device_cert(const unsigned char *der, size_t len,
 					const struct ca_lint_want *w, struct dt_error *err);
 
-/* Builds the hierarchy of a new data dir (root, default CA, OCSP signer, TLS). */
-DT_MUST_USE dt_code ca_init_hierarchy(struct dt_ctx *ctx, struct dt_error *err);
+/* Builds the hierarchy of a new data dir (root, default CA, OCSP signers, TLS);
+ * ocsp_lifetime_s 0: DT_OCSP_SIGNER_LIFETIME_S. */
+DT_MUST_USE dt_code ca_init_hierarchy(struct dt_ctx *ctx, int64_t ocsp_lifetime_s,
+				      struct dt_error *err);
+/* An OCSP signer lifetime given by a user: 0 becomes the default; else it must lie
+ * within DT_MIN_LIFETIME_S and DT_MAX_OCSP_SIGNER_LIFETIME_S. */
+DT_MUST_USE dt_code ca_ocsp_lifetime_check(int64_t *lifetime_s, struct dt_error *err);
 
 /* Serials: 128-bit random, positive; text is 32 lower-case hex digits. */
 DT_MUST_USE dt_code ca_new_serial(ASN1_INTEGER **out, char hex[DT_SERIAL_HEX_BUF],
@@ -107,9 +112,12 @@ DT_MUST_USE dt_code ca_tls_credentials(struct dt_ctx *ctx, EVP_PKEY **key, STACK
 DT_MUST_USE dt_code ca_certid_match(const unsigned char *der, size_t len, OCSP_CERTID *const *ids,
 				    int n, unsigned *rel, struct dt_error *err);
 /* The delegated OCSP signer of CA name ("root" or an issuing CA), unlocked once per
- * context; DT_ERR_NOT_FOUND if the CA has none. A revoked CA's signer still answers. */
+ * context; DT_ERR_NOT_FOUND if the CA has none. A revoked CA's signer still answers.
+ * The caller holds a reference (a renewal may swap the signer meanwhile) and gives
+ * it back with ca_signer_put. */
 DT_MUST_USE dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name,
 				       const struct ca_signer **out, struct dt_error *err);
+void ca_signer_put(const struct ca_signer *s);
 /* Signs bs as that delegated responder: responderID byKey (RFC 5019 section 2.2), the
  * signer's certificate in certs (RFC 6960 section 4.2.2.2), producedAt now. */
 DT_MUST_USE dt_code ca_sign_ocsp(const struct ca_signer *s, OCSP_BASICRESP *bs,

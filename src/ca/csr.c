@@ -1,6 +1,7 @@
 /*
- * CSR intake (RFC 2986): size limit, DER or PEM, no trailing bytes, a key
- * type we issue for, and a signature that proves possession of the key.
+ * CSR intake (RFC 2986): size limit, DER (or PEM of DER), no trailing bytes,
+ * one encoding only (no BER), a key type we issue for, and a signature that
+ * proves possession of the key.
  * Only the public key is taken from a CSR; its names are ignored.
  *
  * The CSR is parsed with OpenSSL's ASN.1 templates into a structure that
@@ -182,6 +183,34 @@ static dt_code decoder_for(const X509_ALGOR *alg, int *which, struct dt_error *e
 	}
 }
 
+/*
+ * RFC 2986 section 4: a request is sent as DER, and its signature is over the DER of
+ * CertificationRequestInfo. OpenSSL's decoder takes BER as well (indefinite and long-form
+ * lengths, constructed strings) and verifies the signature over the signed part's bytes as
+ * sent, so without this check anyone could re-encode the unsigned outer layers of a request
+ * (and a device could sign a BER encoding) and it would still be accepted: one request, many
+ * byte strings. The request must be exactly what OpenSSL re-encodes from what it parsed. The
+ * signed part and its key are re-encoded from their fields, not replayed from the bytes kept
+ * for the signature check; the subject name and attribute values, which we never read and
+ * which the signature covers as sent, are compared as OpenSSL keeps them (it caches their
+ * encoding as received).
+ */
+static int csr_is_der(DT_CSR *req, const unsigned char *der, long len)
+{
+	unsigned char *again = NULL;
+	int n, same;
+
+	/* ASN1_ENCODING.modified: "the cached encoding is stale", as OpenSSL's setters mark it. */
+	req->info->enc.modified = 1;
+	req->info->spki->enc.modified = 1;
+	n = ASN1_item_i2d((ASN1_VALUE *)req, &again, ASN1_ITEM_rptr(DT_CSR));
+	req->info->enc.modified = 0;
+	req->info->spki->enc.modified = 0;
+	same = n > 0 && n == len && memcmp(again, der, (size_t)n) == 0;
+	OPENSSL_free(again);
+	return same;
+}
+
 /* PEM armour off, if there is any; *der is OPENSSL_malloc'ed when converted. */
 static dt_code unarmour(const unsigned char *in, size_t len, unsigned char **der, long *der_len,
 			struct dt_error *err)
@@ -259,6 +288,13 @@ dt_code csr_parse(const unsigned char *in, size_t len, struct csr_info *out, str
 		rc = dt_fail(err, DT_ERR_INVALID,
 			     "CSR has %ld bytes after its DER structure (RFC 2986 section 4)",
 			     (long)(der + der_len - p));
+		goto out;
+	}
+	if (!csr_is_der(req, der, der_len)) {
+		rc = dt_fail(err, DT_ERR_INVALID,
+			     "the CSR is not DER-encoded (RFC 2986 section 4: no indefinite or "
+			     "long-form lengths, no constructed strings, sorted SETs); re-encode "
+			     "it as DER, e.g. with openssl req -outform DER");
 		goto out;
 	}
 	if (ASN1_INTEGER_get(req->info->version) != 0) {

@@ -19,10 +19,8 @@
 
 #define ROOT_LIFETIME_S (20LL * 365 * 86400)
 #define ISSUING_LIFETIME_S (10LL * 365 * 86400)
-/* The OCSP signer carries id-pkix-ocsp-nocheck, so keep it short-ish. */
-#define OCSP_SIGNER_LIFETIME_S (365LL * 86400)
 #define TLS_LIFETIME_S (365LL * 86400)
-#define BACKDATE_S 60
+#define BACKDATE_S CA_BACKDATE_S
 
 enum cert_kind { KIND_ROOT, KIND_ISSUING, KIND_OCSP, KIND_TLS };
 
@@ -172,30 +170,53 @@ static void fill_info(struct store_ca *ca, const X509 *x, const char *name, cons
 	ca->info.not_after = ca_asn1_time(X509_get0_notAfter(x));
 }
 
-/* The delegated OCSP signer of a CA (the root or an issuing CA): key in
- * DATA/keys/<name>-ocsp.key, certificate into out->ocsp_cert. */
-static dt_code create_ocsp_signer(struct dt_ctx *ctx, const char *name,
-				  const struct ca_signer *issuer, struct store_ca *out,
-				  struct dt_error *err)
+dt_code ca_ocsp_signer_create(struct dt_ctx *ctx, const char *name, const struct ca_signer *issuer,
+			      int64_t lifetime_s, int renewal, EVP_PKEY **key, X509 **cert,
+			      char key_file[CA_KEY_FILE_BUF], struct dt_error *err)
 {
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	char cn[DT_MAX_FIELD_LEN + 32], file[DT_ID_BUF + 16];
+	char cn[DT_MAX_FIELD_LEN + 32];
 	struct cert_spec spec;
 	dt_code rc;
 
-	if ((rc = ca_key_generate("P-256", &key, err)) != DT_OK)
-		goto out;
+	*cert = NULL;
+	key_file[0] = '\0';
+	if ((rc = ca_key_generate("P-256", key, err)) != DT_OK)
+		return rc;
 	snprintf(cn, sizeof(cn), "%s OCSP Signer", name);
-	spec = (struct cert_spec){KIND_OCSP, name, cn, key, issuer, OCSP_SIGNER_LIFETIME_S, NULL};
-	if ((rc = build_cert(ctx, &spec, &cert, err)) != DT_OK)
+	spec = (struct cert_spec){KIND_OCSP, name, cn, *key, issuer, lifetime_s, NULL};
+	if ((rc = build_cert(ctx, &spec, cert, err)) != DT_OK)
 		goto out;
-	if ((rc = der_into(cert, out->ocsp_cert, sizeof(out->ocsp_cert), &out->ocsp_cert_len,
-			   err)) != DT_OK)
-		goto out;
-	snprintf(file, sizeof(file), "%s-ocsp.key", name);
-	rc = ca_key_save(ctx, file, key, err);
+	if (renewal)
+		rc = ca_ocsp_renewed_key_file(name, *cert, key_file, CA_KEY_FILE_BUF, err);
+	else
+		snprintf(key_file, CA_KEY_FILE_BUF, "%s-ocsp.key", name);
+	if (rc == DT_OK)
+		rc = ca_key_save(ctx, key_file, *key, err);
 out:
+	if (rc != DT_OK) {
+		EVP_PKEY_free(*key);
+		X509_free(*cert);
+		*key = NULL;
+		*cert = NULL;
+	}
+	return rc;
+}
+
+/* The first delegated OCSP signer of a CA (the root or an issuing CA): key in
+ * DATA/keys/<name>-ocsp.key, certificate into out->ocsp_cert. */
+static dt_code create_ocsp_signer(struct dt_ctx *ctx, const char *name,
+				  const struct ca_signer *issuer, int64_t lifetime_s,
+				  struct store_ca *out, struct dt_error *err)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	char file[CA_KEY_FILE_BUF];
+	dt_code rc;
+
+	if ((rc = ca_ocsp_signer_create(ctx, name, issuer, lifetime_s, 0, &key, &cert, file,
+					err)) != DT_OK)
+		return rc;
+	rc = der_into(cert, out->ocsp_cert, sizeof(out->ocsp_cert), &out->ocsp_cert_len, err);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	return rc;
@@ -203,8 +224,8 @@ out:
 
 /* Keys, certificate and OCSP signer of a new issuing CA; adopted into the keyring. */
 static dt_code create_issuing(struct dt_ctx *ctx, const char *name, const struct ca_signer *root,
-			      struct store_ca *out, const struct ca_signer **signer,
-			      struct dt_error *err)
+			      int64_t ocsp_lifetime_s, struct store_ca *out,
+			      const struct ca_signer **signer, struct dt_error *err)
 {
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
@@ -229,7 +250,7 @@ static dt_code create_issuing(struct dt_ctx *ctx, const char *name, const struct
 	cert = NULL;
 	if (rc != DT_OK)
 		goto out;
-	rc = create_ocsp_signer(ctx, name, *signer, out, err);
+	rc = create_ocsp_signer(ctx, name, *signer, ocsp_lifetime_s, out, err);
 out:
 	EVP_PKEY_free(key);
 	X509_free(cert);
@@ -332,7 +353,7 @@ static dt_code insert_cas_job(struct store_txn *txn, void *arg, struct dt_error 
 	return DT_OK;
 }
 
-dt_code ca_init_hierarchy(struct dt_ctx *ctx, struct dt_error *err)
+dt_code ca_init_hierarchy(struct dt_ctx *ctx, int64_t ocsp_lifetime_s, struct dt_error *err)
 {
 	struct store_ca *root = NULL, *def = NULL;
 	EVP_PKEY *key = NULL;
@@ -343,6 +364,8 @@ dt_code ca_init_hierarchy(struct dt_ctx *ctx, struct dt_error *err)
 	struct insert_job job;
 	dt_code rc;
 
+	if ((rc = ca_ocsp_lifetime_check(&ocsp_lifetime_s, err)) != DT_OK)
+		return rc;
 	if (!(root = calloc(1, sizeof(*root))) || !(def = calloc(1, sizeof(*def)))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 		goto out;
@@ -363,9 +386,11 @@ dt_code ca_init_hierarchy(struct dt_ctx *ctx, struct dt_error *err)
 		goto out;
 	/* The root answers OCSP for its issuing CAs through its own delegated signer, so
 	 * relying parties that check the whole chain never need the root key online. */
-	if ((rc = create_ocsp_signer(ctx, "root", root_signer, root, err)) != DT_OK)
+	if ((rc = create_ocsp_signer(ctx, "root", root_signer, ocsp_lifetime_s, root, err)) !=
+	    DT_OK)
 		goto out;
-	if ((rc = create_issuing(ctx, "default", root_signer, def, &def_signer, err)) != DT_OK ||
+	if ((rc = create_issuing(ctx, "default", root_signer, ocsp_lifetime_s, def, &def_signer,
+				 err)) != DT_OK ||
 	    (rc = create_tls(ctx, def_signer, err)) != DT_OK)
 		goto out;
 	job = (struct insert_job){{root, def}, 2, ctx->actor, "ca.create"};
@@ -419,7 +444,7 @@ static dt_code set_aside_orphan(struct dt_ctx *ctx, const char *file, struct dt_
 static void remove_keys(struct dt_ctx *ctx, const char *name)
 {
 	static const char *const suffix[] = {".key", "-ocsp.key"};
-	char file[DT_ID_BUF + 16], path[4096];
+	char file[CA_KEY_FILE_BUF], path[4096];
 
 	for (size_t i = 0; i < 2; i++) {
 		snprintf(file, sizeof(file), "%s%s", name, suffix[i]);
@@ -430,14 +455,23 @@ static void remove_keys(struct dt_ctx *ctx, const char *name)
 
 dt_code dt_ca_add(struct dt_ctx *ctx, const char *name, struct dt_error *err)
 {
+	return dt_ca_add_opts(ctx, name, NULL, err);
+}
+
+dt_code dt_ca_add_opts(struct dt_ctx *ctx, const char *name, const struct dt_ca_opts *o,
+		       struct dt_error *err)
+{
 	struct exists_job *ex = NULL;
 	struct store_ca *ca = NULL;
 	const struct ca_signer *root = NULL, *signer = NULL;
-	char file[DT_ID_BUF + 16];
+	char file[CA_KEY_FILE_BUF];
+	int64_t ocsp_lifetime_s = o ? o->ocsp_lifetime_s : 0;
 	struct insert_job job;
 	dt_code rc;
 
 	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
+		return rc;
+	if ((rc = ca_ocsp_lifetime_check(&ocsp_lifetime_s, err)) != DT_OK)
 		return rc;
 	if (strlen(name) > DT_MAX_CA_NAME_LEN)
 		return dt_fail(
@@ -474,7 +508,7 @@ dt_code dt_ca_add(struct dt_ctx *ctx, const char *name, struct dt_error *err)
 		goto out;
 	if ((rc = ca_signer_get(ctx, "root", CA_USE_ISSUE, &root, err)) != DT_OK)
 		goto out;
-	if ((rc = create_issuing(ctx, name, root, ca, &signer, err)) != DT_OK) {
+	if ((rc = create_issuing(ctx, name, root, ocsp_lifetime_s, ca, &signer, err)) != DT_OK) {
 		remove_keys(ctx, name);
 		goto out;
 	}

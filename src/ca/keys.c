@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,9 @@ struct ca_signer {
 	EVP_PKEY *key;
 	X509 *cert;
 	int revoked;
+	/* The keyring's reference, plus one per user of an OCSP signer (which a renewal
+	 * may swap out of the keyring while a worker still signs with it). */
+	atomic_int refs;
 };
 
 struct ca_keyring {
@@ -42,9 +46,10 @@ dt_code ca_key_generate(const char *curve, EVP_PKEY **out, struct dt_error *err)
 dt_code ca_key_path(struct dt_ctx *ctx, const char *file, char *path, size_t cap,
 		    struct dt_error *err)
 {
-	char name[DT_ID_BUF + 16];
+	char name[CA_KEY_FILE_BUF + 8];
 
-	snprintf(name, sizeof(name), "keys/%s", file);
+	if ((size_t)snprintf(name, sizeof(name), "keys/%s", file) >= sizeof(name))
+		return dt_fail(err, DT_ERR_INTERNAL, "key file name %.40s... is too long", file);
 	return dt_path(path, cap, ctx->data_dir, name, err);
 }
 
@@ -156,6 +161,15 @@ static void signer_free(struct ca_signer *s)
 	free(s);
 }
 
+void ca_signer_put(const struct ca_signer *cs)
+{
+	/* The keyring hands out const pointers; the count is the one mutable part. */
+	struct ca_signer *s = (struct ca_signer *)cs;
+
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+		signer_free(s);
+}
+
 void ca_keyring_mark_revoked(struct dt_ctx *ctx, const char *name)
 {
 	pthread_mutex_lock(&ctx->keys_mu);
@@ -170,7 +184,7 @@ void ca_keyring_free(struct ca_keyring *k)
 	if (!k)
 		return;
 	for (int i = 0; i < k->n; i++)
-		signer_free(k->items[i]);
+		ca_signer_put(k->items[i]);
 	free(k);
 }
 
@@ -247,7 +261,7 @@ dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
 		goto out;
 	}
 	snprintf(file, sizeof(file), "%s.key", name);
-	rc = ca_signer_load(ctx, name, cert, file, out, err);
+	rc = ca_signer_load(ctx, name, cert, file, 0, out, err);
 	cert = NULL;
 	if (rc == DT_OK && revoked)
 		ca_keyring_mark_revoked(ctx, name);
@@ -273,6 +287,7 @@ dt_code ca_signer_adopt(struct dt_ctx *ctx, const char *name, EVP_PKEY *key, X50
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->key = key;
 	s->cert = cert;
+	atomic_init(&s->refs, 1);
 	ctx->keys->items[ctx->keys->n++] = s;
 	*out = s;
 	key = NULL;
@@ -286,68 +301,149 @@ out:
 
 /* ---- Delegated OCSP signers (ocsp_sign.c): keyring entries "<ca>#ocsp" ---- */
 
-const struct ca_signer *ca_signer_find(struct dt_ctx *ctx, const char *entry)
+/* The entry's index in the keyring, or -1 (keys_mu held). */
+static int find_locked(struct dt_ctx *ctx, const char *entry)
 {
-	const struct ca_signer *s = NULL;
+	for (int i = 0; ctx->keys && i < ctx->keys->n; i++)
+		if (strcmp(ctx->keys->items[i]->name, entry) == 0)
+			return i;
+	return -1;
+}
+
+const struct ca_signer *ca_signer_find_ref(struct dt_ctx *ctx, const char *entry)
+{
+	struct ca_signer *s = NULL;
+	int i;
 
 	pthread_mutex_lock(&ctx->keys_mu);
-	for (int i = 0; ctx->keys && i < ctx->keys->n; i++)
-		if (strcmp(ctx->keys->items[i]->name, entry) == 0) {
-			s = ctx->keys->items[i];
-			break;
-		}
+	if ((i = find_locked(ctx, entry)) >= 0) {
+		s = ctx->keys->items[i];
+		atomic_fetch_add(&s->refs, 1);
+	}
 	pthread_mutex_unlock(&ctx->keys_mu);
 	return s;
 }
 
-dt_code ca_signer_load(struct dt_ctx *ctx, const char *entry, X509 *cert, const char *key_file,
-		       const struct ca_signer **out, struct dt_error *err)
+/* A signer for cert (taken) and key (taken, or NULL: unlocked from DATA/keys/<key_file>),
+ * checked to match (sign/verify self-test); not in the keyring yet. */
+static dt_code signer_open(struct dt_ctx *ctx, const char *entry, X509 *cert, EVP_PKEY *key,
+			   const char *key_file, struct ca_signer **out, struct dt_error *err)
 {
 	struct ca_signer *s = NULL;
-	dt_code rc = DT_OK;
+	dt_code rc;
 
 	*out = NULL;
-	pthread_mutex_lock(&ctx->keys_mu);
-	if (!ctx->keys && !(ctx->keys = calloc(1, sizeof(*ctx->keys)))) {
-		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	/* Another thread may have unlocked it while we read its certificate. */
-	for (int i = 0; i < ctx->keys->n; i++)
-		if (strcmp(ctx->keys->items[i]->name, entry) == 0) {
-			*out = ctx->keys->items[i];
-			goto out;
-		}
-	if (ctx->keys->n == CA_KEYRING_MAX) {
-		rc = dt_fail(err, DT_ERR_INTERNAL, "too many CA keys unlocked at once");
-		goto out;
-	}
 	if (!(s = calloc(1, sizeof(*s)))) {
-		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-		goto out;
+		X509_free(cert);
+		EVP_PKEY_free(key);
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	}
+	atomic_init(&s->refs, 1);
+	s->cert = cert;
+	s->key = key;
 	if ((rc = dt_copy(s->name, sizeof(s->name), entry, "keyring entry", err)) != DT_OK)
 		goto out;
-	s->cert = cert;
-	cert = NULL;
-	if ((rc = ca_key_load(ctx, key_file, &s->key, err)) != DT_OK)
+	if (!s->key && (rc = ca_key_load(ctx, key_file, &s->key, err)) != DT_OK)
 		goto out;
 	if (X509_check_private_key(s->cert, s->key) != 1 || self_test(s) != 1) {
 		ERR_clear_error();
 		rc = dt_fail(err, DT_ERR_CRYPTO,
 			     "the key %s does not match its certificate or fails its sign/verify "
 			     "self-test",
-			     key_file);
+			     key_file ? key_file : entry);
 		goto out;
 	}
-	ctx->keys->items[ctx->keys->n++] = s;
+	*out = s;
+	s = NULL;
+out:
+	signer_free(s);
+	return rc;
+}
+
+dt_code ca_signer_load(struct dt_ctx *ctx, const char *entry, X509 *cert, const char *key_file,
+		       int ref, const struct ca_signer **out, struct dt_error *err)
+{
+	struct ca_signer *s = NULL;
+	int i;
+	dt_code rc;
+
+	*out = NULL;
+	if ((rc = signer_open(ctx, entry, cert, NULL, key_file, &s, err)) != DT_OK)
+		return rc;
+	pthread_mutex_lock(&ctx->keys_mu);
+	if (!ctx->keys && !(ctx->keys = calloc(1, sizeof(*ctx->keys)))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	/* Another thread may have unlocked it meanwhile: theirs stays, ours goes. */
+	if ((i = find_locked(ctx, entry)) >= 0) {
+		signer_free(s);
+		s = ctx->keys->items[i];
+	} else if (ctx->keys->n == CA_KEYRING_MAX) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "too many CA keys unlocked at once");
+		goto out;
+	} else {
+		ctx->keys->items[ctx->keys->n++] = s;
+	}
+	if (ref)
+		atomic_fetch_add(&s->refs, 1);
 	*out = s;
 	s = NULL;
 out:
 	pthread_mutex_unlock(&ctx->keys_mu);
 	signer_free(s);
-	X509_free(cert);
 	return rc;
+}
+
+/* Puts s in the place of the entry of its name, if there is one; else drops s. */
+static void swap_in(struct dt_ctx *ctx, struct ca_signer *s)
+{
+	struct ca_signer *old = NULL;
+	int i;
+
+	pthread_mutex_lock(&ctx->keys_mu);
+	if ((i = find_locked(ctx, s->name)) >= 0) {
+		old = ctx->keys->items[i];
+		ctx->keys->items[i] = s;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&ctx->keys_mu);
+	/* Whoever still signs with the old one holds a reference; the last one frees it. */
+	ca_signer_put(old);
+	ca_signer_put(s);
+}
+
+dt_code ca_signer_replace(struct dt_ctx *ctx, const char *entry, EVP_PKEY *key, X509 *cert,
+			  struct dt_error *err)
+{
+	struct ca_signer *s = NULL;
+	dt_code rc;
+
+	if ((rc = signer_open(ctx, entry, cert, key, NULL, &s, err)) != DT_OK)
+		return rc;
+	swap_in(ctx, s);
+	return DT_OK;
+}
+
+dt_code ca_signer_reload(struct dt_ctx *ctx, const char *entry, X509 *cert, const char *key_file,
+			 struct dt_error *err)
+{
+	const struct ca_signer *held = ca_signer_find_ref(ctx, entry);
+	struct ca_signer *s = NULL;
+	int same = held && X509_cmp(held->cert, cert) == 0;
+	dt_code rc;
+
+	ca_signer_put(held);
+	/* Not unlocked in this process (it will be on first use), or already current. */
+	if (!held || same) {
+		X509_free(cert);
+		return DT_OK;
+	}
+	/* Unlocked before the swap, so no request waits for the key derivation. */
+	if ((rc = signer_open(ctx, entry, cert, NULL, key_file, &s, err)) != DT_OK)
+		return rc;
+	swap_in(ctx, s);
+	return DT_OK;
 }
 
 dt_code ca_sign_ocsp_basic(const struct ca_signer *s, OCSP_BASICRESP *bs, unsigned long flags,

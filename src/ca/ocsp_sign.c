@@ -1,14 +1,17 @@
 /*
  * OCSP from the CA's side: which CA certificate a CertID names (RFC 6960
  * section 4.1.1), the delegated OCSP signer of each CA (certificate in the
- * CA's row, key in DATA/keys/<ca>-ocsp.key), and signing with it.
+ * CA's row, key in DATA/keys/<ca>-ocsp.<serial>.key, or <ca>-ocsp.key for
+ * the one made with the CA), and signing with it.
  */
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <openssl/bn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ca/asn1.h"
 #include "ca/ca_keys.h"
@@ -172,20 +175,48 @@ static X509 *der_cert(const unsigned char *der, size_t len)
 	return x;
 }
 
-dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name, const struct ca_signer **out,
-			   struct dt_error *err)
+dt_code ca_ocsp_renewed_key_file(const char *name, const X509 *cert, char *file, size_t cap,
+				 struct dt_error *err)
+{
+	char serial[DT_SERIAL_HEX_BUF];
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	dt_code rc;
+
+	/* CA names have no '.', so no CA's own key file can take this name. */
+	rc = hex ? dt_serial_normalize(hex, serial, err)
+		 : dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	OPENSSL_free(hex);
+	BN_free(bn);
+	if (rc == DT_OK && (size_t)snprintf(file, cap, "%s-ocsp.%s.key", name, serial) >= cap)
+		rc = dt_fail(err, DT_ERR_INTERNAL, "key file name too long");
+	return rc;
+}
+
+dt_code ca_ocsp_key_file(struct dt_ctx *ctx, const char *name, const X509 *cert, char *file,
+			 size_t cap, struct dt_error *err)
+{
+	char path[4096];
+	dt_code rc;
+
+	if ((rc = ca_ocsp_renewed_key_file(name, cert, file, cap, err)) != DT_OK)
+		return rc;
+	if ((rc = ca_key_path(ctx, file, path, sizeof(path), err)) != DT_OK)
+		return rc;
+	/* The signer made with its CA, by init or ca add, keeps the name it always had. */
+	if (access(path, F_OK) != 0 && (size_t)snprintf(file, cap, "%s-ocsp.key", name) >= cap)
+		return dt_fail(err, DT_ERR_INTERNAL, "key file name too long");
+	return DT_OK;
+}
+
+/* The CA's certificate and its OCSP signer's, parsed from the CA's row and checked. */
+static dt_code signer_certs(struct dt_ctx *ctx, const char *name, X509 **out, struct dt_error *err)
 {
 	struct signer_row_job *job = NULL;
 	X509 *ca = NULL, *cert = NULL;
-	char entry[DT_ID_BUF + 8], file[DT_ID_BUF + 16];
 	dt_code rc;
 
 	*out = NULL;
-	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
-		return rc;
-	snprintf(entry, sizeof(entry), "%s#ocsp", name);
-	if ((*out = ca_signer_find(ctx, entry)))
-		return DT_OK;
 	if (!(job = calloc(1, sizeof(*job))))
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	job->name = name;
@@ -194,7 +225,7 @@ dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name, const struct ca
 	if (job->ca.ocsp_cert_len == 0) {
 		rc = dt_fail(err, DT_ERR_NOT_FOUND,
 			     "CA '%s' has no OCSP signer (a root initialised before devtrust "
-			     "answered OCSP has none)",
+			     "answered OCSP has none: 'devtrust ca renew-ocsp root' makes one)",
 			     name);
 		goto out;
 	}
@@ -216,8 +247,7 @@ dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name, const struct ca
 			     name);
 		goto out;
 	}
-	snprintf(file, sizeof(file), "%s-ocsp.key", name);
-	rc = ca_signer_load(ctx, entry, cert, file, out, err);
+	*out = cert;
 	cert = NULL;
 out:
 	ERR_clear_error();
@@ -225,6 +255,46 @@ out:
 	X509_free(cert);
 	free(job);
 	return rc;
+}
+
+dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name, const struct ca_signer **out,
+			   struct dt_error *err)
+{
+	X509 *cert = NULL;
+	char entry[DT_ID_BUF + 8], file[CA_KEY_FILE_BUF];
+	dt_code rc;
+
+	*out = NULL;
+	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
+		return rc;
+	snprintf(entry, sizeof(entry), "%s#ocsp", name);
+	if ((*out = ca_signer_find_ref(ctx, entry)))
+		return DT_OK;
+	if ((rc = signer_certs(ctx, name, &cert, err)) != DT_OK)
+		return rc;
+	if ((rc = ca_ocsp_key_file(ctx, name, cert, file, sizeof(file), err)) != DT_OK) {
+		X509_free(cert);
+		return rc;
+	}
+	return ca_signer_load(ctx, entry, cert, file, 1, out, err);
+}
+
+dt_code dt_ca_ocsp_signer_reload(struct dt_ctx *ctx, const char *name, struct dt_error *err)
+{
+	X509 *cert = NULL;
+	char entry[DT_ID_BUF + 8], file[CA_KEY_FILE_BUF];
+	dt_code rc;
+
+	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
+		return rc;
+	snprintf(entry, sizeof(entry), "%s#ocsp", name);
+	if ((rc = signer_certs(ctx, name, &cert, err)) != DT_OK)
+		return rc;
+	if ((rc = ca_ocsp_key_file(ctx, name, cert, file, sizeof(file), err)) != DT_OK) {
+		X509_free(cert);
+		return rc;
+	}
+	return ca_signer_reload(ctx, entry, cert, file, err);
 }
 
 dt_code ca_sign_ocsp(const struct ca_signer *s, OCSP_BASICRESP *bs, struct dt_error *err)

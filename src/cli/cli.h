@@ -75,5 +75,11 @@ int cmd_report(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
 int cmd_manufacturer(struct cli *c, int argc, char **argv);
 int cmd_serve(struct cli *c, int argc, char **argv);
+int cmd_policy(struct cli *c, int argc, char **argv);
+int cmd_verify(struct cli *c, int argc, char **argv);
+/* cmd_verify.c: report blast-radius|clones|silent and device clear-clone. */
+int cmd_report_is_verify(const char *kind);
+int cmd_report_verify(struct cli *c, int argc, char **argv);
+int cmd_device_clear_clone(struct cli *c, const char *id, const char *reason);
 
 #endif

@@ -1,9 +1,11 @@
 /*
- * devtrust ca: issuing CAs (add, list, show, cert, revoke).
+ * devtrust ca: issuing CAs (add, list, show, cert, revoke) and the renewal of
+ * their delegated OCSP signers (renew-ocsp).
  */
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 
@@ -18,6 +20,74 @@ static json_t *ca_json(const struct dt_ca_info *ca)
 			 ca->fingerprint, "not_before", nb, "not_after", na, "revoked", ca->revoked,
 			 "reason", ca->revoked ? dt_reason_name(ca->reason) : "", "crl_number",
 			 (json_int_t)ca->crl_number);
+}
+
+static json_t *signer_json(const struct dt_ocsp_signer_info *s)
+{
+	char nb[32], na[32], ra[32];
+
+	cli_time(s->not_before, nb, sizeof(nb));
+	cli_time(s->not_after, na, sizeof(na));
+	if (s->renew_at)
+		cli_time(s->renew_at, ra, sizeof(ra));
+	else
+		snprintf(ra, sizeof(ra), "never (ends with its CA)");
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "ca", s->ca, "serial", s->serial,
+			 "fingerprint", s->fingerprint, "not_before", nb, "not_after", na,
+			 "renew_at", ra);
+}
+
+/* The CA as JSON, with its OCSP signer when it has one. */
+static json_t *ca_show_json(struct cli *c, const struct dt_ca_info *ca)
+{
+	struct dt_ocsp_signer_info s;
+	struct dt_error err;
+	json_t *o = ca_json(ca);
+
+	if (o && dt_ca_ocsp_signer(c->ctx, ca->name, &s, &err) == DT_OK)
+		json_object_set_new(o, "ocsp_signer", signer_json(&s));
+	return o;
+}
+
+/* ca renew-ocsp NAME [--ocsp-lifetime D] [--if-due] */
+static int ca_renew_ocsp(struct cli *c, const struct cli_args *a)
+{
+	struct dt_ocsp_signer_info s;
+	struct dt_error err;
+	int64_t lifetime = 0;
+	const char *v = cli_opt(a, "ocsp-lifetime");
+	char na[32], ra[32];
+
+	if (v && dt_duration_parse(v, &lifetime, &err) != DT_OK)
+		return cli_fail(c, &err);
+	if (cli_flag(a, "if-due") && dt_ca_ocsp_signer(c->ctx, a->pos[1], &s, &err) == DT_OK &&
+	    (s.renew_at == 0 || s.renew_at > (int64_t)time(NULL))) {
+		if (c->json) {
+			json_t *o = signer_json(&s);
+			json_object_set_new(o, "renewed", json_false());
+			cli_json_print(o);
+		} else if (s.renew_at == 0) {
+			printf("the OCSP signer of CA %s ends with its CA and cannot be renewed\n",
+			       s.ca);
+		} else {
+			cli_time(s.renew_at, ra, sizeof(ra));
+			printf("the OCSP signer of CA %s is not due before %s\n", s.ca, ra);
+		}
+		return EXIT_OK;
+	}
+	if (dt_ca_ocsp_renew(c->ctx, a->pos[1], lifetime, &s, &err) != DT_OK)
+		return cli_fail(c, &err);
+	if (c->json) {
+		json_t *o = signer_json(&s);
+		json_object_set_new(o, "renewed", json_true());
+		cli_json_print(o);
+		return EXIT_OK;
+	}
+	cli_time(s.not_after, na, sizeof(na));
+	cli_time(s.renew_at, ra, sizeof(ra));
+	printf("renewed the OCSP signer of CA %s: serial %s, valid until %s (renew after %s)\n",
+	       s.ca, s.serial, na, ra);
+	return EXIT_OK;
 }
 
 static int list_one(void *arg, const struct dt_ca_info *ca)
@@ -77,16 +147,18 @@ static int ca_cert(struct cli *c, const struct cli_args *a)
 
 int cmd_ca(struct cli *c, int argc, char **argv)
 {
-	static const char usage[] = "devtrust ca add NAME | list | show NAME | cert NAME [--der] "
-				    "[--out FILE] | revoke NAME "
-				    "--reason REASON";
+	static const char usage[] =
+	    "devtrust ca add NAME [--ocsp-lifetime D] | list | show NAME | cert NAME [--der] "
+	    "[--out FILE] | revoke NAME --reason REASON | renew-ocsp NAME [--ocsp-lifetime D] "
+	    "[--if-due]";
 	struct cli_args a;
 	struct dt_error err;
 	struct dt_ca_info info;
 	const char *verb;
 	int rc;
 
-	if ((rc = cli_parse(argc, argv, "der out= reason=", 1, 2, usage, &a)) != 0)
+	if ((rc = cli_parse(argc, argv, "der out= reason= ocsp-lifetime= if-due", 1, 2, usage,
+			    &a)) != 0)
 		return rc;
 	verb = a.pos[0];
 	if (strcmp(verb, "list") != 0 && a.npos != 2)
@@ -94,7 +166,12 @@ int cmd_ca(struct cli *c, int argc, char **argv)
 	if ((rc = cli_open(c)) != 0)
 		return rc;
 	if (strcmp(verb, "add") == 0) {
-		if (dt_ca_add(c->ctx, a.pos[1], &err) != DT_OK ||
+		struct dt_ca_opts o = {0};
+		const char *v = cli_opt(&a, "ocsp-lifetime");
+
+		if (v && dt_duration_parse(v, &o.ocsp_lifetime_s, &err) != DT_OK)
+			return cli_fail(c, &err);
+		if (dt_ca_add_opts(c->ctx, a.pos[1], &o, &err) != DT_OK ||
 		    dt_ca_get(c->ctx, a.pos[1], &info, &err) != DT_OK)
 			return cli_fail(c, &err);
 		if (c->json)
@@ -116,11 +193,13 @@ int cmd_ca(struct cli *c, int argc, char **argv)
 	if (strcmp(verb, "show") == 0) {
 		if (dt_ca_get(c->ctx, a.pos[1], &info, &err) != DT_OK)
 			return cli_fail(c, &err);
-		cli_json_print(ca_json(&info));
+		cli_json_print(ca_show_json(c, &info));
 		return EXIT_OK;
 	}
 	if (strcmp(verb, "cert") == 0)
 		return ca_cert(c, &a);
+	if (strcmp(verb, "renew-ocsp") == 0)
+		return ca_renew_ocsp(c, &a);
 	if (strcmp(verb, "revoke") == 0) {
 		int reason = dt_reason_parse(cli_opt(&a, "reason"));
 		if (!cli_opt(&a, "reason"))

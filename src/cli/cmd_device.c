@@ -219,7 +219,8 @@ int cmd_device(struct cli *c, int argc, char **argv)
 	    "\n       devtrust device import FILE.csv [--tokens-out FILE]"
 	    "\n       devtrust device list [--class C] [--state S] [--owner O] [--manufacturer M]"
 	    "\n       devtrust device show ID | token ID [--ttl 7d]"
-	    "\n       devtrust device suspend|resume|retire|compromised ID [--reason TEXT]";
+	    "\n       devtrust device suspend|resume|retire|compromised ID [--reason TEXT]"
+	    "\n       devtrust device clear-clone ID [--reason TEXT]";
 	static const struct {
 		const char *verb;
 		enum dt_transition t;
@@ -252,6 +253,8 @@ int cmd_device(struct cli *c, int argc, char **argv)
 		return device_show(c, a.pos[1]);
 	if (strcmp(verb, "token") == 0)
 		return device_token(c, &a);
+	if (strcmp(verb, "clear-clone") == 0)
+		return cmd_device_clear_clone(c, a.pos[1], cli_opt(&a, "reason"));
 	for (size_t i = 0; i < sizeof(transitions) / sizeof(transitions[0]); i++) {
 		struct dt_device d;
 		int64_t n = 0;

@@ -7,14 +7,15 @@
 
 int cmd_init(struct cli *c, int argc, char **argv)
 {
-	static const char usage[] = "devtrust init --org ORG [--public-url URL]";
+	static const char usage[] =
+	    "devtrust init --org ORG [--public-url URL] [--ocsp-lifetime D]";
 	struct cli_args a;
 	struct dt_init_opts o;
 	struct dt_error err;
 	struct dt_ca_info root, def;
 	int rc;
 
-	if ((rc = cli_parse(argc, argv, "org= public-url=", 0, 0, usage, &a)) != 0)
+	if ((rc = cli_parse(argc, argv, "org= public-url= ocsp-lifetime=", 0, 0, usage, &a)) != 0)
 		return rc;
 	if (!cli_opt(&a, "org"))
 		return cli_usage(usage, "--org is required");
@@ -24,6 +25,9 @@ int cmd_init(struct cli *c, int argc, char **argv)
 	o.public_url = cli_opt(&a, "public-url");
 	o.passphrase_file = c->passphrase_file;
 	o.actor = c->actor;
+	if (cli_opt(&a, "ocsp-lifetime") &&
+	    dt_duration_parse(cli_opt(&a, "ocsp-lifetime"), &o.ocsp_lifetime_s, &err) != DT_OK)
+		return cli_fail(c, &err);
 	if (dt_init(&o, &err) != DT_OK)
 		return cli_fail(c, &err);
 	if ((rc = cli_open(c)) != 0)

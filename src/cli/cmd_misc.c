@@ -73,13 +73,17 @@ static int print_finding(void *arg, const struct dt_finding *f)
 int cmd_report(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
-	    "devtrust report expiring [--within 30d] | drift | duplicates | weak";
+	    "devtrust report expiring [--within 30d] | drift | duplicates | weak | blast-radius | "
+	    "clones | silent";
 	struct cli_args a;
 	struct dt_error err;
 	struct report_out o = {NULL, 0};
 	const char *kind;
 	dt_code code;
 	int rc;
+
+	if (argc > 0 && cmd_report_is_verify(argv[0]))
+		return cmd_report_verify(c, argc, argv);
 
 	if ((rc = cli_parse(argc, argv, "within=", 1, 1, usage, &a)) != 0)
 		return rc;

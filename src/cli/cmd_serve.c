@@ -11,7 +11,7 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
 	    "devtrust serve [--listen ADDR:PORT] [--listen-http ADDR:PORT] [--workers N] "
-	    "[--issue-threads N] [--max-connections N]";
+	    "[--issue-threads N] [--max-connections N] [--request-timeout SECONDS]";
 	struct cli_args a;
 	struct http_config cfg;
 	struct dt_open_opts o = {c->data_dir, c->passphrase_file, c->actor, 1};
@@ -20,8 +20,9 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 	int rc;
 
 	if ((rc = cli_parse(argc, argv,
-			    "listen= listen-http= workers= issue-threads= max-connections=", 0, 0,
-			    usage, &a)) != 0)
+			    "listen= listen-http= workers= issue-threads= max-connections= "
+			    "request-timeout=",
+			    0, 0, usage, &a)) != 0)
 		return rc;
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(cfg.https_addr, sizeof(cfg.https_addr), "%s",
@@ -36,6 +37,11 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 	if ((v = cli_opt(&a, "max-connections")) &&
 	    ((cfg.max_connections = atoi(v)) < 1 || cfg.max_connections > 1000000))
 		return cli_usage(usage, "--max-connections takes 1 to 1000000");
+	if ((v = cli_opt(&a, "request-timeout")) &&
+	    ((cfg.request_timeout_s = atoi(v)) < 1 ||
+	     cfg.request_timeout_s > HTTP_REQUEST_TIMEOUT_MAX_S))
+		return cli_usage(usage, "--request-timeout takes 1 to %d seconds",
+				 HTTP_REQUEST_TIMEOUT_MAX_S);
 	/* The server's store batches concurrent issuances into one commit. */
 	if (dt_open(&o, &c->ctx, &err) != DT_OK || http_serve(c->ctx, &cfg, &err) != DT_OK)
 		return cli_fail(c, &err);

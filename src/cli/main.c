@@ -15,12 +15,16 @@ static const char usage_text[] =
     "\n"
     "  init --org ORG [--public-url URL]       create a data dir and its CA hierarchy\n"
     "  ca add|list|show|cert|revoke ...         issuing CAs\n"
+    "  ca renew-ocsp CA [--if-due]              renew a CA's delegated OCSP signer\n"
     "  class add|list|show ...                  device class profiles\n"
     "  device add|import|list|show|token ...    inventory\n"
     "  device suspend|resume|retire|compromised ID [--reason TEXT]\n"
     "  cert issue|revoke|list|show ...          certificates\n"
     "  crl --ca CA [--out FILE]                 generate a CRL (DER)\n"
     "  report expiring|drift|duplicates|weak    findings\n"
+    "  report blast-radius|clones|silent        what a compromise reaches; clones; silent devices\n"
+    "  policy allow|remove|list|clone ...       which class may use which service and route\n"
+    "  verify CERT --service S [--path P]       the backend decision /authz gives\n"
     "  audit verify|list                        the hash-chained audit log\n"
     "  manufacturer add|list ...                IDevID trust anchors of device makers\n"
     "  serve [--listen ADDR:PORT] [--listen-http ADDR:PORT]   EST, OCSP, CRLs over HTTP(S)\n"
@@ -84,10 +88,10 @@ int main(int argc, char **argv)
 		const char *noun;
 		int (*fn)(struct cli *, int, char **);
 	} nouns[] = {
-	    {"init", cmd_init},	    {"ca", cmd_ca},	  {"class", cmd_class},
-	    {"device", cmd_device}, {"cert", cmd_cert},	  {"crl", cmd_crl},
-	    {"report", cmd_report}, {"audit", cmd_audit}, {"manufacturer", cmd_manufacturer},
-	    {"serve", cmd_serve},
+	    {"init", cmd_init},	    {"ca", cmd_ca},	    {"class", cmd_class},
+	    {"device", cmd_device}, {"cert", cmd_cert},	    {"crl", cmd_crl},
+	    {"report", cmd_report}, {"audit", cmd_audit},   {"manufacturer", cmd_manufacturer},
+	    {"serve", cmd_serve},   {"policy", cmd_policy}, {"verify", cmd_verify},
 	};
 	struct cli c;
 	const char *env = getenv("DEVTRUST_DATA");

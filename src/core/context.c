@@ -283,7 +283,7 @@ dt_code dt_init(struct dt_init_opts *o, struct dt_error *err)
 		goto out;
 	job = (struct init_job){o, url, ctx->actor};
 	if ((rc = store_write(ctx->store, init_settings_job, &job, err)) != DT_OK ||
-	    (rc = ca_init_hierarchy(ctx, err)) != DT_OK)
+	    (rc = ca_init_hierarchy(ctx, o->ocsp_lifetime_s, err)) != DT_OK)
 		goto out;
 	dt_close(ctx);
 	ctx = NULL;

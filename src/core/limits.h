@@ -44,6 +44,10 @@
 /* Lifetimes: at least one minute, at most 20 years (the root's lifetime). */
 #define DT_MIN_LIFETIME_S 60
 #define DT_MAX_LIFETIME_S (20LL * 366 * 24 * 3600)
+/* A delegated OCSP signer carries id-pkix-ocsp-nocheck: its stolen key is trusted
+ * until it expires, so RFC 6960 section 4.2.2.2.1 advises a short lifetime, renewed
+ * often. At most a year (the default); shorter with --ocsp-lifetime. */
+#define DT_MAX_OCSP_SIGNER_LIFETIME_S (366LL * 24 * 3600)
 
 /* An EST request body (RFC 7030 section 4.2.1) is the base64 of a DER CSR:
  * 4/3 of DT_MAX_CSR_BYTES plus a line break (CRLF) every 64 characters. */
@@ -59,5 +63,24 @@
 #define DT_MAX_CHAIN_DEPTH 8
 /* Manufacturer anchors considered when authenticating one IDevID. */
 #define DT_MAX_ANCHORS 1024
+
+/* Backend verification (src/verify, /authz). A leaf certificate with the chain
+ * its owner sent, PEM, as a relying party passes it: an RSA-4096 leaf is about
+ * 2 KiB of DER, 3 KiB of PEM; 12 KiB holds it with two intermediates and stays
+ * under the server's 16 KiB of request headers (HTTP_MAX_HEADERS) once nginx
+ * has URL-escaped it into a header. */
+#define DT_MAX_VERIFY_CERT_BYTES (12 * 1024)
+/* The request target a backend asks about (RFC 9112 section 3 recommends
+ * supporting at least 8000 octets; the routes of device APIs are short). */
+#define DT_MAX_VERIFY_PATH 2048
+/* A policy's path pattern: a route prefix with wildcards. */
+#define DT_MAX_PATTERN_LEN 256
+/* Policies of one class: each decision scans its class's rules. */
+#define DT_MAX_POLICIES_PER_CLASS 1024
+/* A source address for clone detection: IPv6 with a zone, or a MAC address
+ * (RADIUS Calling-Station-Id). */
+#define DT_MAX_PEER_LEN 63
+/* An HTTP method name (RFC 9110 section 9.1: a token); ours are at most 7. */
+#define DT_MAX_METHOD_LEN 16
 
 #endif

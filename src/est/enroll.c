@@ -6,6 +6,8 @@
  * certificate as certs-only PKCS#7 (section 4.2.3).
  */
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ca/ca.h"
@@ -123,72 +125,172 @@ static dt_code issue_code(dt_code rc, struct dt_error *err)
 	}
 }
 
-dt_code dt_est_enroll(struct dt_ctx *ctx, const char *label, int reenroll,
-		      const unsigned char *body, size_t len, const struct dt_est_auth *auth,
-		      struct dt_est_reply *out, struct dt_error *err)
-{
+/* An enrollment between signing and its commit (dt_est_enroll_start). */
+struct dt_est_pending {
 	struct est_client cl;
-	struct dt_class cls = {.lifetime_s = 0};
-	struct dt_issue_opts opts = {NULL, 0, NULL};
+	struct dt_issue_opts opts;
 	char actor[DT_ID_BUF + 8];
-	struct ca_issued issued = {.der = NULL};
-	STACK_OF(X509) *certs = NULL;
-	unsigned char *csr = NULL, *p7 = NULL;
-	size_t csr_len = 0, p7_len = 0;
+	struct issue_job *job;
+	dt_est_done_fn done;
+	void *done_arg;
+	dt_code rc; /* the commit's */
+	struct dt_error err;
+};
+
+static void pending_free(struct dt_est_pending *p)
+{
+	if (!p)
+		return;
+	inv_issue_free(p->job);
+	OPENSSL_cleanse(p->cl.token, sizeof(p->cl.token));
+	free(p);
+}
+
+dt_code dt_est_enroll_start(struct dt_ctx *ctx, const char *label, int reenroll,
+			    const unsigned char *body, size_t len, const struct dt_est_auth *auth,
+			    struct dt_est_pending **out, struct dt_error *err)
+{
+	struct dt_est_pending *p;
+	struct dt_class cls = {.lifetime_s = 0};
+	unsigned char *csr = NULL;
+	size_t csr_len = 0;
 	int found = 0;
 	dt_code rc;
 
-	memset(out, 0, sizeof(*out));
-	memset(&cl, 0, sizeof(cl));
+	*out = NULL;
+	if (!(p = calloc(1, sizeof(*p))))
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	if ((rc = est_label_class(ctx, label, &cls, &found, err)) != DT_OK)
-		return rc;
+		goto out;
 	if (!body)
 		len = 0;
 	if ((rc = est_body_decode(body, len, &csr, &csr_len, err)) != DT_OK)
 		goto out;
 	if (reenroll)
-		rc = est_auth_current_cert(ctx, auth ? auth->peer : NULL, &cl.dev, err);
+		rc = est_auth_current_cert(ctx, auth ? auth->peer : NULL, &p->cl.dev, err);
 	else
-		rc = auth_bootstrap(ctx, auth, &cl, err);
+		rc = auth_bootstrap(ctx, auth, &p->cl, err);
 	if (rc != DT_OK)
 		goto out;
-	if (found && strcmp(cl.dev.class_name, cls.name) != 0) {
+	if (found && strcmp(p->cl.dev.class_name, cls.name) != 0) {
 		rc = dt_fail(err, DT_ERR_INVALID,
 			     "device '%s' is in class '%s', not '%s': enroll at "
 			     "/.well-known/est/%s/ or the default path",
-			     cl.dev.id, cl.dev.class_name, cls.name, cl.dev.class_name);
+			     p->cl.dev.id, p->cl.dev.class_name, cls.name, p->cl.dev.class_name);
 		goto out;
 	}
-	opts.token = cl.with_token ? cl.token : NULL;
-	opts.supersede = reenroll ? 1 : 0;
+	p->opts.token = p->cl.with_token ? p->cl.token : NULL;
+	p->opts.supersede = reenroll ? 1 : 0;
 	/* The audit log names the device that asked, over EST. */
-	snprintf(actor, sizeof(actor), "est:%s", cl.dev.id);
-	opts.actor = actor;
-	if ((rc = inv_cert_issue(ctx, cl.dev.id, csr, csr_len, &opts, &cl.dev, found ? &cls : NULL,
-				 &issued, err)) != DT_OK) {
+	snprintf(p->actor, sizeof(p->actor), "est:%s", p->cl.dev.id);
+	p->opts.actor = p->actor;
+	if ((rc = inv_issue_begin(ctx, p->cl.dev.id, csr, csr_len, &p->opts, &p->cl.dev,
+				  found ? &cls : NULL, &p->job, err)) != DT_OK) {
+		rc = issue_code(rc, err);
+		goto out;
+	}
+	*out = p;
+	p = NULL;
+out:
+	pending_free(p);
+	OPENSSL_free(csr);
+	return rc;
+}
+
+static void committed(void *arg, dt_code rc)
+{
+	struct dt_est_pending *p = arg;
+
+	p->rc = rc;
+	p->done(p->done_arg);
+}
+
+void dt_est_enroll_commit(struct dt_ctx *ctx, struct dt_est_pending *p, dt_est_done_fn done,
+			  void *done_arg)
+{
+	p->done = done;
+	p->done_arg = done_arg;
+	inv_issue_commit_async(ctx, p->job, &p->err, committed, p);
+}
+
+dt_code dt_est_enroll_finish(struct dt_est_pending *p, struct dt_est_reply *out,
+			     struct dt_error *err)
+{
+	struct ca_issued *issued = inv_issue_result(p->job);
+	STACK_OF(X509) *certs = NULL;
+	unsigned char *p7 = NULL;
+	size_t p7_len = 0;
+	dt_code rc = p->rc;
+
+	memset(out, 0, sizeof(*out));
+	if (rc != DT_OK) {
+		*err = p->err;
 		rc = issue_code(rc, err);
 		goto out;
 	}
 	/* The reply wraps the X509 that was signed: decoding the stored DER again
 	 * would cost a provider key decode per enrollment. */
-	if (!(certs = sk_X509_new_null()) || !sk_X509_push(certs, issued.x)) {
+	if (!(certs = sk_X509_new_null()) || !sk_X509_push(certs, issued->x)) {
 		rc = dt_fail(err, DT_ERR_INTERNAL,
 			     "certificate %s was issued but cannot be encoded; fetch it with "
 			     "'devtrust cert show %s'",
-			     issued.info.serial, issued.info.serial);
+			     issued->info.serial, issued->info.serial);
 		goto out;
 	}
-	issued.x = NULL; /* the stack owns it now */
+	issued->x = NULL; /* the stack owns it now */
 	if ((rc = est_certs_only(certs, &p7, &p7_len, err)) != DT_OK ||
 	    (rc = est_reply_set(out, p7, p7_len, DT_EST_CT_CERTS, err)) != DT_OK)
 		goto out;
-	memcpy(out->device_id, cl.dev.id, sizeof(out->device_id));
-	memcpy(out->serial, issued.info.serial, sizeof(out->serial));
+	memcpy(out->device_id, p->cl.dev.id, sizeof(out->device_id));
+	memcpy(out->serial, issued->info.serial, sizeof(out->serial));
 out:
-	OPENSSL_cleanse(cl.token, sizeof(cl.token));
 	sk_X509_pop_free(certs, X509_free);
 	OPENSSL_free(p7);
-	ca_issued_free(&issued);
-	OPENSSL_free(csr);
+	pending_free(p);
 	return rc;
+}
+
+void dt_est_enroll_abandon(struct dt_est_pending *p)
+{
+	pending_free(p);
+}
+
+/* Waits for the commit of an enrollment on this thread (dt_est_enroll). */
+struct sync_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+};
+
+static void sync_done(void *arg)
+{
+	struct sync_wait *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+dt_code dt_est_enroll(struct dt_ctx *ctx, const char *label, int reenroll,
+		      const unsigned char *body, size_t len, const struct dt_est_auth *auth,
+		      struct dt_est_reply *out, struct dt_error *err)
+{
+	struct dt_est_pending *p;
+	struct sync_wait w = {.done = 0};
+	dt_code rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = dt_est_enroll_start(ctx, label, reenroll, body, len, auth, &p, err)) != DT_OK)
+		return rc;
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	dt_est_enroll_commit(ctx, p, sync_done, &w);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	return dt_est_enroll_finish(p, out, err);
 }

@@ -4,7 +4,10 @@
  * change), CRLs per CA and CA certificates. A watcher thread reads the
  * audit log every HTTP_WATCH_MS: a status change drops every cached OCSP
  * response and regenerates the CRLs, coalescing changes that arrive together;
- * a CRL past half its validity is regenerated too.
+ * a CRL past half its validity is regenerated too. The watcher also renews
+ * the delegated OCSP signers when they are due, and switches to a signer
+ * renewed by anyone (this server or the CLI) before dropping the responses
+ * the old one signed.
  */
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
@@ -17,6 +20,13 @@
 
 /* OCSP responses held in memory; past this the cache is emptied and refills. */
 #define OCSP_CACHE_MAX 200000
+/* OCSP signer renewal: the watcher looks again at the earliest renew_at, at least
+ * hourly (a CA added by the CLI shows as an audit event anyway), and a minute after a
+ * failure (the old signer is still valid: a third of its lifetime was left). */
+#define RENEW_CHECK_S 3600
+#define RENEW_RETRY_S 60
+/* Renewed signers the watcher switches to in one read of the audit log. */
+#define RENEWED_MAX 16
 #define OCSP_BUCKETS 65536
 #define CRL_CACHE_MAX 256
 
@@ -53,6 +63,7 @@ struct http_cache {
 	pthread_cond_t stop_cv;
 	int stop;
 	int64_t last_seq;
+	int64_t renew_next; /* when the watcher next looks for OCSP signers due */
 };
 
 static void http_date(int64_t t, char *buf, size_t cap)
@@ -292,8 +303,10 @@ void http_serve_cacert(struct http_req *r, const char *ca)
 static int changes_status(const struct dt_audit_event *ev)
 {
 	static const char *const actions[] = {
-	    "device.suspend", "device.resume",	 "device.retire", "device.compromised",
-	    "cert.revoke",    "cert.revoke_all", "ca.revoke",	  "ca.add"};
+	    "device.suspend", "device.resume", "device.retire", "device.compromised", "cert.revoke",
+	    "cert.revoke_all", "ca.revoke", "ca.add",
+	    /* answers signed by a replaced signer are dropped and signed again */
+	    "ca.ocsp_renew"};
 
 	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
 		if (strcmp(ev->action, actions[i]) == 0)
@@ -302,9 +315,22 @@ static int changes_status(const struct dt_audit_event *ev)
 	return strcmp(ev->action, "cert.issue") == 0 && !strstr(ev->details, "\"superseded\":0");
 }
 
+/* A message for a JSON log value: no quote, backslash or control character. */
+static void log_text(const char *in, char *out, size_t cap)
+{
+	size_t i = 0;
+
+	for (; in && *in && i + 1 < cap; in++)
+		out[i++] = (*in == '"' || *in == '\\' || (unsigned char)*in < 0x20) ? '\'' : *in;
+	out[i] = '\0';
+}
+
 struct scan {
 	int64_t last;
 	int dirty;
+	int ca_changed; /* a CA was added or its signer renewed: plan renewals again */
+	int nrenewed;	/* OCSP signers renewed, by anyone; more than RENEWED_MAX: all */
+	char renewed[RENEWED_MAX][DT_ID_BUF];
 };
 
 static int scan_row(void *arg, const struct store_audit_row *row)
@@ -313,6 +339,18 @@ static int scan_row(void *arg, const struct store_audit_row *row)
 
 	s->last = row->ev.seq;
 	s->dirty |= changes_status(&row->ev);
+	s->ca_changed |= strncmp(row->ev.action, "ca.", 3) == 0;
+	if (strcmp(row->ev.action, "ca.ocsp_renew") == 0) {
+		char actor[sizeof(row->ev.actor)];
+
+		log_text(row->ev.actor, actor, sizeof(actor));
+		if (s->nrenewed < RENEWED_MAX)
+			snprintf(s->renewed[s->nrenewed], DT_ID_BUF, "%.64s", row->ev.object);
+		s->nrenewed++;
+		fprintf(stderr,
+			"{\"event\":\"ocsp-signer-renewed\",\"ca\":\"%s\",\"by\":\"%s\",%s\n",
+			row->ev.object, actor, row->ev.details + (row->ev.details[0] == '{'));
+	}
 	return 0;
 }
 
@@ -328,6 +366,17 @@ static dt_code last_seq_job(struct store_txn *txn, void *arg, struct dt_error *e
 	unsigned char h[32];
 
 	return txn->ops->audit_last(txn, (int64_t *)arg, h, err);
+}
+
+static int reload_one(void *arg, const struct dt_ca_info *ca)
+{
+	struct http_cache *c = arg;
+	struct dt_error err;
+
+	/* A CA without a signer (an old root) has nothing to reload. */
+	if (dt_ca_ocsp_signer_reload(c->srv->ctx, ca->name, &err) != DT_OK)
+		dt_error_clear(&err);
+	return 0;
 }
 
 static int list_ca(void *arg, const struct dt_ca_info *ca)
@@ -354,6 +403,48 @@ static void refresh_crls(struct http_cache *c, int all)
 	pthread_mutex_unlock(&c->crl_lock);
 }
 
+/* Renews the OCSP signers that are due (DECISIONS.md 44) and plans the next look. */
+static void renew_signers(struct http_cache *c)
+{
+	struct dt_error err;
+	char msg[DT_ERR_MSG_MAX];
+	int renewed = 0;
+	int64_t next = 0, now = dt_now();
+
+	if (dt_ca_ocsp_renew_due(c->srv->ctx, now, &renewed, &next, &err) != DT_OK) {
+		atomic_fetch_add(&c->srv->metrics.ocsp_signer_renewal_failures, 1);
+		log_text(err.msg, msg, sizeof(msg));
+		fprintf(stderr, "{\"event\":\"ocsp-signer-renewal-failed\",\"error\":\"%s\"}\n",
+			msg);
+		next = now + RENEW_RETRY_S;
+	}
+	atomic_fetch_add(&c->srv->metrics.ocsp_signer_renewals, (unsigned long long)renewed);
+	if (next <= now || next > now + RENEW_CHECK_S)
+		next = next <= now ? now + 1 : now + RENEW_CHECK_S;
+	c->renew_next = next;
+}
+
+/* Switches to the signers renewed since the last read, then drops the answers the
+ * old ones signed: in that order, or a request in between would cache an answer of
+ * the old signer under the new generation. */
+static void switch_signers(struct http_cache *c, const struct scan *s)
+{
+	struct dt_error err;
+	char msg[DT_ERR_MSG_MAX];
+
+	for (int i = 0; i < s->nrenewed && i < RENEWED_MAX; i++)
+		if (dt_ca_ocsp_signer_reload(c->srv->ctx, s->renewed[i], &err) != DT_OK) {
+			log_text(err.msg, msg, sizeof(msg));
+			fprintf(stderr,
+				"{\"event\":\"ocsp-signer-reload-failed\",\"ca\":\"%s\",\"error\":"
+				"\"%s\"}\n",
+				s->renewed[i], msg);
+		}
+	if (s->nrenewed > RENEWED_MAX)
+		if (dt_ca_list(c->srv->ctx, reload_one, c, &err) != DT_OK)
+			fprintf(stderr, "{\"event\":\"ocsp-signer-reload-failed\",\"ca\":\"*\"}\n");
+}
+
 static void *watcher_main(void *arg)
 {
 	struct http_cache *c = arg;
@@ -363,7 +454,7 @@ static void *watcher_main(void *arg)
 	pthread_mutex_lock(&c->stop_mu);
 	while (!c->stop) {
 		struct timespec ts;
-		struct scan s = {c->last_seq, 0};
+		struct scan s;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += HTTP_WATCH_MS * 1000000L;
@@ -373,12 +464,19 @@ static void *watcher_main(void *arg)
 		if (c->stop)
 			break;
 		pthread_mutex_unlock(&c->stop_mu);
+		memset(&s, 0, sizeof(s));
+		s.last = c->last_seq;
 		if (store_read(c->srv->ctx->store, scan_job, &s, &err) == DT_OK) {
 			c->last_seq = s.last;
+			switch_signers(c, &s);
 			if (s.dirty)
 				atomic_fetch_add(&c->gen, 1);
 			refresh_crls(c, s.dirty);
+			if (s.ca_changed)
+				c->renew_next = 0;
 		}
+		if (dt_now() >= c->renew_next)
+			renew_signers(c);
 		pthread_mutex_lock(&c->stop_mu);
 	}
 	pthread_mutex_unlock(&c->stop_mu);
@@ -400,8 +498,11 @@ dt_code http_cache_new(struct http_server *srv, struct http_cache **out, struct 
 	pthread_mutex_init(&c->crl_lock, NULL);
 	pthread_mutex_init(&c->stop_mu, NULL);
 	pthread_cond_init(&c->stop_cv, NULL);
-	if ((rc = store_read(srv->ctx->store, last_seq_job, &c->last_seq, err)) != DT_OK ||
-	    pthread_create(&c->watcher, NULL, watcher_main, c) != 0) {
+	if ((rc = store_read(srv->ctx->store, last_seq_job, &c->last_seq, err)) == DT_OK)
+		/* Before the first request: a signer that expired while the server was down is
+		 * replaced before anyone asks (failures are logged; the server runs anyway). */
+		renew_signers(c);
+	if (rc != DT_OK || pthread_create(&c->watcher, NULL, watcher_main, c) != 0) {
 		if (rc == DT_OK)
 			rc = dt_fail(err, DT_ERR_INTERNAL, "cannot start the watcher thread");
 		free(c->buckets);

@@ -1,8 +1,10 @@
 /*
  * EST routes (RFC 7030) at /.well-known/est[/<label>]/<operation>. cacerts
- * and csrattrs are answered on the event loop; enrollment runs in a pool of
- * threads so that concurrent enrollments share one group commit, and the
- * reply is handed back to the worker's event loop.
+ * and csrattrs are answered on the event loop. Enrollment is authenticated,
+ * parsed and signed in a small pool of threads (CPU work kept off the event
+ * loops that serve OCSP); the certificate then goes to the store's writer,
+ * whose group commit hands each result straight back to the worker's event
+ * loop, which sends the reply. No thread waits for a disk flush.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -14,7 +16,7 @@
 #include "devtrust/est.h"
 #include "http/http.h"
 
-#define POOL_DEFAULT_THREADS 16
+#define POOL_DEFAULT_THREADS 4
 #define POOL_MAX_THREADS 256
 
 struct est_job {
@@ -29,9 +31,11 @@ struct est_job {
 	X509 *peer;
 	STACK_OF(X509) * chain;
 	struct dt_est_reply reply;
+	struct dt_est_pending *pending; /* signed, committing */
 	struct dt_error err;
 	dt_code rc;
 	struct event *done;
+	struct http_pool *pool;
 	struct est_job *next;
 };
 
@@ -43,6 +47,8 @@ struct http_pool {
 	pthread_cond_t cv;
 	struct est_job *head, *tail;
 	int queued;
+	int committing; /* enrollments handed to the store, not yet heard of */
+	pthread_cond_t idle_cv;
 	int stop;
 };
 
@@ -57,6 +63,7 @@ static void job_free(struct est_job *j)
 	X509_free(j->peer);
 	sk_X509_pop_free(j->chain, X509_free);
 	dt_est_reply_free(&j->reply);
+	dt_est_enroll_abandon(j->pending);
 	free(j->r);
 	free(j);
 }
@@ -75,6 +82,12 @@ static void job_done(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (j->pending) {
+		struct dt_est_pending *p = j->pending;
+
+		j->pending = NULL;
+		j->rc = dt_est_enroll_finish(p, &j->reply, &j->err);
+	}
 	if (j->closed) {
 		atomic_fetch_sub(&r->w->srv->in_flight, 1);
 		job_free(j);
@@ -92,6 +105,19 @@ static void job_done(evutil_socket_t fd, short what, void *arg)
 		http_reply(r, 200, j->reply.content_type, j->reply.body, j->reply.len);
 	}
 	job_free(j);
+}
+
+/* On the store's writer thread: back to the worker, which builds the reply. */
+static void committed(void *arg)
+{
+	struct est_job *j = arg;
+	struct http_pool *p = j->pool;
+
+	event_active(j->done, 0, 0);
+	pthread_mutex_lock(&p->mu);
+	if (--p->committing == 0)
+		pthread_cond_broadcast(&p->idle_cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 static void *pool_main(void *arg)
@@ -117,9 +143,21 @@ static void *pool_main(void *arg)
 		auth.authorization = j->authorization;
 		auth.peer = j->peer;
 		auth.peer_chain = j->chain;
-		j->rc = dt_est_enroll(p->srv->ctx, j->has_label ? j->label : NULL, j->reenroll,
-				      j->body, j->len, &auth, &j->reply, &j->err);
-		event_active(j->done, 0, 0);
+		/* Authenticate, parse and sign here; the commit runs on the store's
+		 * writer, which hands the result straight back to the worker, so
+		 * no thread of this pool waits for a disk flush. */
+		j->rc =
+		    dt_est_enroll_start(p->srv->ctx, j->has_label ? j->label : NULL, j->reenroll,
+					j->body, j->len, &auth, &j->pending, &j->err);
+		if (j->rc == DT_OK) {
+			pthread_mutex_lock(&p->mu);
+			p->committing++;
+			pthread_mutex_unlock(&p->mu);
+			j->pool = p;
+			dt_est_enroll_commit(p->srv->ctx, j->pending, committed, j);
+		} else {
+			event_active(j->done, 0, 0);
+		}
 
 		pthread_mutex_lock(&p->mu);
 	}
@@ -144,6 +182,7 @@ dt_code http_pool_new(struct http_server *srv, int threads, struct http_pool **o
 	p->srv = srv;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_cond_init(&p->idle_cv, NULL);
 	for (p->n = 0; p->n < threads; p->n++)
 		if (pthread_create(&p->threads[p->n], NULL, pool_main, p) != 0)
 			break;
@@ -166,6 +205,11 @@ void http_pool_free(struct http_pool *p)
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < p->n; i++)
 		pthread_join(p->threads[i], NULL);
+	/* Commits in the store's hands call back into this pool: wait for them. */
+	pthread_mutex_lock(&p->mu);
+	while (p->committing > 0)
+		pthread_cond_wait(&p->idle_cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
 	while (p->head) {
 		struct est_job *j = p->head;
 		p->head = j->next;
@@ -173,6 +217,7 @@ void http_pool_free(struct http_pool *p)
 	}
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+	pthread_cond_destroy(&p->idle_cv);
 	free(p->threads);
 	free(p);
 }

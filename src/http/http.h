@@ -7,11 +7,13 @@
 #ifndef DT_HTTP_H
 #define DT_HTTP_H
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "core/core.h"
 
@@ -22,9 +24,17 @@
  * between the two our handlers refuse with a logged 413. */
 #define HTTP_MAX_BODY_HARD (256 * 1024)
 #define HTTP_MAX_HEADERS (16 * 1024)
-/* A connection idle this long (no byte read or written) is closed. libevent 2.1
- * has no per-request deadline, so a client trickling bytes stays open. */
+/* A connection idle this long (no byte read or written) is closed. An idle
+ * timeout only: a client trickling a byte now and then would stay open, hence
+ * the request deadline below. */
 #define HTTP_TIMEOUT_S 10
+/* A request must arrive whole (headers and body; for a connection's first
+ * request, the TLS handshake too) within this, or its connection is closed:
+ * a slowloris client cannot hold a slot under the connection cap. An EST
+ * request with a TLS handshake is under 10 KB, 8 s on a 10 kbit/s link.
+ * --request-timeout changes it (1 to 3600 s). */
+#define HTTP_REQUEST_TIMEOUT_S 10
+#define HTTP_REQUEST_TIMEOUT_MAX_S 3600
 /* How long SIGTERM waits for requests in flight before exiting anyway. */
 #define HTTP_DRAIN_S 10
 /* Open connections across all workers; at the cap a worker stops accepting
@@ -38,15 +48,32 @@
 #define HTTP_WATCH_MS 200
 
 struct http_config {
-	char https_addr[128]; /* "127.0.0.1:8443" */
-	char http_addr[128];  /* "127.0.0.1:8080" */
-	int workers;	      /* 0: one per core */
-	int issue_threads;    /* 0: default */
-	int max_connections;  /* 0: HTTP_MAX_CONNECTIONS */
+	char https_addr[128];  /* "127.0.0.1:8443" */
+	char http_addr[128];   /* "127.0.0.1:8080" */
+	int workers;	       /* 0: one per core */
+	int issue_threads;     /* 0: default */
+	int max_connections;   /* 0: HTTP_MAX_CONNECTIONS */
+	int request_timeout_s; /* 0: HTTP_REQUEST_TIMEOUT_S */
 };
 
 DT_MUST_USE dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg,
 			       struct dt_error *err);
+
+/* "host:port" or "[v6]:port" (numeric) into a socket address. */
+DT_MUST_USE dt_code http_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+				    struct dt_error *err);
+
+/* What makes this server the only one on its data dir and its addresses (claim.c):
+ * DATA/serve.lock, locked, and one claim per listen address; held until released. */
+struct http_claims {
+	int lock_fd;
+	int addr_fd[2];
+};
+/* Refuses (DT_ERR_STATE) when another devtrust serve runs on the data dir or on either
+ * address, or when anything else listens on an address. */
+DT_MUST_USE dt_code http_claim(struct dt_ctx *ctx, const struct http_config *cfg,
+			       struct http_claims *out, struct dt_error *err);
+void http_claims_release(struct http_claims *c);
 
 /* --- shared by the files of src/http --- */
 
@@ -60,6 +87,7 @@ enum http_route {
 	R_EST_CSRATTRS,
 	R_HEALTHZ,
 	R_METRICS,
+	R_AUTHZ,
 	R_OTHER,
 	R_COUNT
 };
@@ -79,6 +107,9 @@ struct http_metrics {
 	atomic_ullong crl_generated;
 	atomic_ullong crl_gen_us_total;
 	atomic_ullong crl_gen_us_last;
+	atomic_ullong request_timeouts; /* connections closed by the request deadline */
+	atomic_ullong ocsp_signer_renewals;
+	atomic_ullong ocsp_signer_renewal_failures;
 };
 
 struct http_cache;
@@ -90,9 +121,12 @@ struct http_server {
 	struct http_metrics metrics;
 	struct http_cache *cache;
 	struct http_pool *pool;
+	struct dt_verifier *verifier; /* authz.c: decisions for /authz */
 	atomic_int in_flight;
 	int64_t started;
 };
+
+struct http_conn;
 
 struct http_worker {
 	struct http_server *srv;
@@ -107,17 +141,38 @@ struct http_worker {
 	int cap;       /* this worker's share of HTTP_MAX_CONNECTIONS */
 	int accepting; /* listeners enabled */
 	int64_t drain_deadline;
+	/* Its connections (conn.c), only touched on the worker's thread. */
+	struct http_conn *conns;
+	struct http_conn **conn_buckets;
+	int nconns;
+	struct timeval request_timeout;
+	struct http_logbuf *log; /* log.c: this worker's batched request log lines */
 };
 
 /* One request being handled: what the log line and the metrics need. */
 struct http_req {
 	struct http_worker *w;
 	struct evhttp_request *req;
+	struct http_conn *conn; /* NULL if untracked */
 	enum http_route route;
 	int64_t start_us;
 	char device[DT_ID_BUF];
 	char note[96];
 };
+
+/* Connection tracking (conn.c): the request deadline, the count behind the
+ * connection cap, and the drain. */
+DT_MUST_USE dt_code http_conns_init(struct http_worker *w, int request_timeout_s,
+				    struct dt_error *err);
+void http_conns_free(struct http_worker *w);
+/* Tracks a connection's new bufferevent (from the bevcb); returns it. */
+struct bufferevent *http_conn_track(struct http_worker *w, struct bufferevent *bev);
+/* The request has been read whole and handed to us: its deadline stops. */
+struct http_conn *http_conn_request_read(struct http_worker *w, struct evhttp_request *req);
+/* Our reply is queued: the connection waits for its next request. */
+void http_conn_replied(struct http_conn *c);
+/* Forgets connections evhttp has closed; returns the open ones. */
+int http_conns_sweep(struct http_worker *w);
 
 int64_t http_now_us(void);
 void http_handle_plain(struct evhttp_request *req, void *arg);
@@ -142,9 +197,20 @@ DT_MUST_USE dt_code http_pool_new(struct http_server *srv, int threads, struct h
 void http_pool_free(struct http_pool *p);
 void http_est(struct http_req *r, const char *path);
 
+/* /authz (authz.c): the decision endpoint for nginx auth_request. */
+DT_MUST_USE dt_code http_authz_new(struct http_server *srv, struct dt_error *err);
+void http_authz_free(struct http_server *srv);
+void http_authz(struct http_req *r);
+void http_authz_metrics(struct http_server *srv, struct evbuffer *out);
+
 const char *http_route_name(enum http_route r);
 void http_metrics_render(struct http_server *srv, struct evbuffer *out);
 void http_metrics_count(struct http_server *srv, enum http_route route, int status, int64_t us);
 void http_log(const struct http_req *r, int status, size_t bytes);
+/* log.c: the worker's log buffer, written once per turn of its event loop. */
+DT_MUST_USE dt_code http_log_init(struct http_worker *w, struct dt_error *err);
+void http_log_write(struct http_worker *w, const char *line, size_t n);
+void http_log_flush(struct http_worker *w);
+void http_log_free(struct http_worker *w);
 
 #endif

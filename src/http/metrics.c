@@ -1,7 +1,8 @@
 /*
  * Prometheus text-format metrics (exposition format 0.0.4): requests by route
  * and status, a latency histogram, certificates issued, OCSP responses
- * served and signed, CRL generation time.
+ * served and signed, CRL generation time, requests cut off by the request
+ * deadline, OCSP signer renewals.
  */
 #include <event2/buffer.h>
 
@@ -13,8 +14,18 @@ static const int status_slots[HTTP_STATUS_SLOTS] = {0, 200, 400, 401, 403, 404, 
 static const long long lat_bounds[HTTP_LAT_BUCKETS] = {
     250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
 static const char *const route_names[R_COUNT] = {
-    "ocsp",	    "crl",     "ca",	  "est_cacerts", "est_simpleenroll", "est_simplereenroll",
-    "est_csrattrs", "healthz", "metrics", "other"};
+    "ocsp",
+    "crl",
+    "ca",
+    "est_cacerts",
+    "est_simpleenroll",
+    "est_simplereenroll",
+    "est_csrattrs",
+    "healthz",
+    "metrics",
+    "authz",
+    "other",
+};
 
 const char *http_route_name(enum http_route r)
 {
@@ -73,29 +84,41 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 			    "devtrust_http_request_duration_seconds_count %llu\n",
 			    cum, (double)atomic_load(&m->latency_sum_us) / 1e6,
 			    atomic_load(&m->latency_count));
-	evbuffer_add_printf(out,
-			    "# TYPE devtrust_certificates_issued_total counter\n"
-			    "devtrust_certificates_issued_total %llu\n"
-			    "# TYPE devtrust_ocsp_responses_served_total counter\n"
-			    "devtrust_ocsp_responses_served_total %llu\n"
-			    "# TYPE devtrust_ocsp_responses_signed_total counter\n"
-			    "devtrust_ocsp_responses_signed_total %llu\n"
-			    "# TYPE devtrust_ocsp_cache_hits_total counter\n"
-			    "devtrust_ocsp_cache_hits_total %llu\n"
-			    "# TYPE devtrust_crl_generated_total counter\n"
-			    "devtrust_crl_generated_total %llu\n"
-			    "# TYPE devtrust_crl_generation_seconds_total counter\n"
-			    "devtrust_crl_generation_seconds_total %.6f\n"
-			    "# TYPE devtrust_crl_generation_seconds_last gauge\n"
-			    "devtrust_crl_generation_seconds_last %.6f\n"
-			    "# TYPE devtrust_requests_in_flight gauge\n"
-			    "devtrust_requests_in_flight %d\n"
-			    "# TYPE devtrust_uptime_seconds gauge\n"
-			    "devtrust_uptime_seconds %lld\n",
-			    atomic_load(&m->certs_issued), atomic_load(&m->ocsp_served),
-			    atomic_load(&m->ocsp_signed), atomic_load(&m->ocsp_cache_hits),
-			    atomic_load(&m->crl_generated),
-			    (double)atomic_load(&m->crl_gen_us_total) / 1e6,
-			    (double)atomic_load(&m->crl_gen_us_last) / 1e6,
-			    atomic_load(&srv->in_flight), (long long)(dt_now() - srv->started));
+	evbuffer_add_printf(
+	    out,
+	    "# TYPE devtrust_certificates_issued_total counter\n"
+	    "devtrust_certificates_issued_total %llu\n"
+	    "# TYPE devtrust_ocsp_responses_served_total counter\n"
+	    "devtrust_ocsp_responses_served_total %llu\n"
+	    "# TYPE devtrust_ocsp_responses_signed_total counter\n"
+	    "devtrust_ocsp_responses_signed_total %llu\n"
+	    "# TYPE devtrust_ocsp_cache_hits_total counter\n"
+	    "devtrust_ocsp_cache_hits_total %llu\n"
+	    "# TYPE devtrust_crl_generated_total counter\n"
+	    "devtrust_crl_generated_total %llu\n"
+	    "# TYPE devtrust_crl_generation_seconds_total counter\n"
+	    "devtrust_crl_generation_seconds_total %.6f\n"
+	    "# TYPE devtrust_crl_generation_seconds_last gauge\n"
+	    "devtrust_crl_generation_seconds_last %.6f\n"
+	    "# HELP devtrust_http_request_timeouts_total Connections closed because a "
+	    "request did not arrive whole within the request deadline.\n"
+	    "# TYPE devtrust_http_request_timeouts_total counter\n"
+	    "devtrust_http_request_timeouts_total %llu\n"
+	    "# TYPE devtrust_ocsp_signer_renewals_total counter\n"
+	    "devtrust_ocsp_signer_renewals_total %llu\n"
+	    "# HELP devtrust_ocsp_signer_renewal_failures_total Failed attempts to renew "
+	    "a delegated OCSP signer (retried every minute).\n"
+	    "# TYPE devtrust_ocsp_signer_renewal_failures_total counter\n"
+	    "devtrust_ocsp_signer_renewal_failures_total %llu\n"
+	    "# TYPE devtrust_requests_in_flight gauge\n"
+	    "devtrust_requests_in_flight %d\n"
+	    "# TYPE devtrust_uptime_seconds gauge\n"
+	    "devtrust_uptime_seconds %lld\n",
+	    atomic_load(&m->certs_issued), atomic_load(&m->ocsp_served),
+	    atomic_load(&m->ocsp_signed), atomic_load(&m->ocsp_cache_hits),
+	    atomic_load(&m->crl_generated), (double)atomic_load(&m->crl_gen_us_total) / 1e6,
+	    (double)atomic_load(&m->crl_gen_us_last) / 1e6, atomic_load(&m->request_timeouts),
+	    atomic_load(&m->ocsp_signer_renewals), atomic_load(&m->ocsp_signer_renewal_failures),
+	    atomic_load(&srv->in_flight), (long long)(dt_now() - srv->started));
+	http_authz_metrics(srv, out);
 }

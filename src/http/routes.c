@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -72,8 +73,7 @@ void http_log(const struct http_req *r, int status, size_t bytes)
 	    r->device[0] ? ",\"device\":\"" : "", r->device[0] ? dev : "", r->device[0] ? "\"" : "",
 	    r->note[0] ? ",\"note\":\"" : "", r->note[0] ? note : "", r->note[0] ? "\"" : "");
 	if (n > 0)
-		(void)!write(STDERR_FILENO, line,
-			     (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+		http_log_write(r->w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 void http_reply(struct http_req *r, int status, const char *ctype, const void *body, size_t len)
@@ -88,6 +88,7 @@ void http_reply(struct http_req *r, int status, const char *ctype, const void *b
 	evhttp_send_reply(r->req, status, NULL, buf);
 	if (buf)
 		evbuffer_free(buf);
+	http_conn_replied(r->conn);
 	http_log(r, status, len);
 	http_metrics_count(r->w->srv, r->route, status, http_now_us() - r->start_us);
 	atomic_fetch_sub(&r->w->srv->in_flight, 1);
@@ -138,6 +139,7 @@ static int begin(struct http_req *r, struct http_worker *w, struct evhttp_reques
 	r->req = req;
 	r->route = R_OTHER;
 	r->start_us = http_now_us();
+	r->conn = http_conn_request_read(w, req);
 	atomic_fetch_add(&w->srv->in_flight, 1);
 	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > HTTP_MAX_BODY) {
 		http_reply_error(r, 413, "request body is larger than 32768 bytes");
@@ -255,10 +257,17 @@ void http_handle_plain(struct evhttp_request *req, void *arg)
 
 void http_handle_tls(struct evhttp_request *req, void *arg)
 {
+	struct evhttp_connection *con = evhttp_request_get_connection(req);
 	char *path = NULL;
-	struct http_req *r = start(req, arg, &path);
+	struct http_req *r;
 
-	if (!r)
+	/* tls_bev could not make an SSL (out of memory) and evhttp fell back to a
+	 * plain bufferevent: never answer the TLS listener's routes in clear. */
+	if (!con || !bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(con))) {
+		evhttp_send_error(req, 503, "TLS is not available");
+		return;
+	}
+	if (!(r = start(req, arg, &path)))
 		return;
 	if (strncmp(path, "/.well-known/est/", 17) == 0) {
 		/* http_est takes ownership of r (it may reply later, from the pool). */
@@ -267,6 +276,8 @@ void http_handle_tls(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/healthz") == 0) {
 		r->route = R_HEALTHZ;
 		http_reply(r, 200, "text/plain", "ok\n", 3);
+	} else if (strcmp(path, "/authz") == 0) {
+		http_authz(r);
 	} else if (strcmp(path, "/metrics") == 0) {
 		struct evbuffer *b = evbuffer_new();
 		r->route = R_METRICS;

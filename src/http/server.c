@@ -1,8 +1,8 @@
 /*
  * The server core: TLS context, listening sockets (one per worker and
  * listener, SO_REUSEPORT, so the kernel spreads connections over the
- * workers), worker threads each with its own event base, and the SIGTERM
- * drain.
+ * workers, once claim.c has made sure no one else is there), worker threads
+ * each with its own event base, the connection cap, and the SIGTERM drain.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,9 +32,8 @@ int64_t http_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* "host:port" or "[v6]:port" into a socket address. */
-static dt_code parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
-			  struct dt_error *err)
+dt_code http_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+			struct dt_error *err)
 {
 	char host[128];
 	const char *colon = strrchr(s, ':');
@@ -81,7 +80,7 @@ static dt_code listen_socket(const char *addr, evutil_socket_t *out, struct dt_e
 	dt_code rc;
 
 	*out = -1;
-	if ((rc = parse_addr(addr, &ss, &len, err)) != DT_OK)
+	if ((rc = http_parse_addr(addr, &ss, &len, err)) != DT_OK)
 		return rc;
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		return dt_fail(err, DT_ERR_IO, "socket: %s", strerror(errno));
@@ -145,15 +144,25 @@ out:
 	return rc;
 }
 
+/* Every connection's bufferevent is made here, so that conn.c tracks it. */
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 {
-	struct http_server *srv = arg;
-	SSL *ssl = SSL_new(srv->ssl);
+	struct http_worker *w = arg;
+	SSL *ssl = SSL_new(w->srv->ssl);
 
+	/* NULL makes evhttp fall back to a plain bufferevent: http_handle_tls refuses
+	 * to serve such a connection. */
 	if (!ssl)
 		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE);
+	return http_conn_track(
+	    w, bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE));
+}
+
+static struct bufferevent *plain_bev(struct event_base *base, void *arg)
+{
+	/* What evhttp makes itself without a bevcb. */
+	return http_conn_track(arg, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
 }
 
 static void setup_evhttp(struct evhttp *h)
@@ -174,7 +183,9 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* Connections still open may be uploading a request libevent has not handed
-	 * over yet; wait for them too, until the deadline. */
+	 * over yet; wait for them too, until the deadline. Closed ones are let go
+	 * first: the sweep drops the events they still hold. */
+	http_conns_sweep(w);
 	if ((atomic_load(&w->srv->in_flight) == 0 &&
 	     event_base_get_num_events(w->base, EVENT_BASE_COUNT_ADDED) == 0) ||
 	    dt_now() >= w->drain_deadline) {
@@ -201,14 +212,12 @@ static void set_accepting(struct evhttp_bound_socket *s, void *arg)
 		evconnlistener_disable(l);
 }
 
-/* The connection cap: each open connection keeps at least one event added to
- * the base (besides this timer and the enabled listeners), so the count of
- * added events bounds the connections from above. */
+/* The connection cap, on the connections conn.c tracks (it also forgets the
+ * closed ones here). */
 static void cap_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_worker *w = arg;
-	int open =
-	    event_base_get_num_events(w->base, EVENT_BASE_COUNT_ADDED) - 1 - (w->accepting ? 2 : 0);
+	int open = http_conns_sweep(w);
 	int want = open < w->cap;
 
 	(void)fd;
@@ -256,6 +265,9 @@ static void worker_free(struct http_worker *w)
 		evhttp_free(w->plain);
 	if (w->tls)
 		evhttp_free(w->tls);
+	/* After evhttp has closed every connection, before their events' base goes. */
+	http_conns_free(w);
+	http_log_free(w);
 	if (w->base)
 		event_base_free(w->base);
 }
@@ -277,17 +289,23 @@ static dt_code worker_init(struct http_server *srv, struct http_worker *w, int i
 	w->base = ecfg ? event_base_new_with_config(ecfg) : NULL;
 	if (ecfg)
 		event_config_free(ecfg);
+	/* The log's priorities are set before any event exists on the base. */
+	if (w->base && (rc = http_log_init(w, err)) != DT_OK)
+		return rc;
 	if (!w->base || !(w->plain = evhttp_new(w->base)) || !(w->tls = evhttp_new(w->base)) ||
 	    !(w->stop_ev = event_new(w->base, -1, 0, worker_stop, w)) ||
 	    !(w->drain_ev = evtimer_new(w->base, drain_tick, w)) ||
 	    !(w->cap_ev = event_new(w->base, -1, EV_PERSIST, cap_tick, w)))
 		return dt_fail(err, DT_ERR_INTERNAL, "cannot create the event loop of worker %d",
 			       id);
+	if ((rc = http_conns_init(w, cfg->request_timeout_s, err)) != DT_OK)
+		return rc;
 	setup_evhttp(w->plain);
 	setup_evhttp(w->tls);
 	evhttp_set_gencb(w->plain, http_handle_plain, w);
 	evhttp_set_gencb(w->tls, http_handle_tls, w);
-	evhttp_set_bevcb(w->tls, tls_bev, srv);
+	evhttp_set_bevcb(w->plain, plain_bev, w);
+	evhttp_set_bevcb(w->tls, tls_bev, w);
 	if ((rc = listen_socket(cfg->http_addr, &fd_plain, err)) != DT_OK)
 		return rc;
 	if ((rc = listen_socket(cfg->https_addr, &fd_tls, err)) != DT_OK) {
@@ -315,6 +333,7 @@ static dt_code worker_init(struct http_server *srv, struct http_worker *w, int i
 dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_error *err)
 {
 	struct http_server srv;
+	struct http_claims claims = {-1, {-1, -1}};
 	struct http_worker *w = NULL;
 	int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	int started = 0, sig = 0;
@@ -334,11 +353,16 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before anything that writes (CRLs, OCSP signers) or binds. */
+	if ((rc = http_claim(ctx, cfg, &claims, err)) != DT_OK)
+		goto out;
 	if ((rc = tls_context(&srv, err)) != DT_OK)
 		goto out;
 	if ((rc = http_cache_new(&srv, &srv.cache, err)) != DT_OK)
 		goto out;
 	if ((rc = http_pool_new(&srv, cfg->issue_threads, &srv.pool, err)) != DT_OK)
+		goto out;
+	if ((rc = http_authz_new(&srv, err)) != DT_OK)
 		goto out;
 	if (!(w = calloc((size_t)n, sizeof(*w)))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
@@ -372,7 +396,9 @@ out:
 	for (int i = 0; w && i < n; i++)
 		worker_free(&w[i]);
 	free(w);
+	http_authz_free(&srv); /* after the workers: writes the last-seen times left */
 	http_cache_free(srv.cache);
 	SSL_CTX_free(srv.ssl);
+	http_claims_release(&claims);
 	return rc;
 }

@@ -37,9 +37,10 @@ static int check_key_use(void *arg, const struct dt_cert_info *c)
 }
 
 struct issue_job {
-	const char *device_id;
+	char device_id[DT_ID_BUF];
 	const struct dt_issue_opts *opts;
 	const struct csr_info *csr;
+	struct csr_info csr_store;
 	struct dt_device dev;
 	struct dt_class cls;
 	struct ca_issued issued;
@@ -133,27 +134,34 @@ static dt_code commit_job(struct store_txn *txn, void *arg, struct dt_error *err
 	return DT_OK;
 }
 
-dt_code inv_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned char *csr,
-		       size_t csr_len, const struct dt_issue_opts *opts,
-		       const struct dt_device *known_dev, const struct dt_class *known_cls,
-		       struct ca_issued *out, struct dt_error *err)
+void inv_issue_free(struct issue_job *j)
 {
-	struct csr_info c;
+	if (!j)
+		return;
+	ca_issued_free(&j->issued);
+	csr_free(&j->csr_store);
+	free(j);
+}
+
+dt_code inv_issue_begin(struct dt_ctx *ctx, const char *device_id, const unsigned char *csr,
+			size_t csr_len, const struct dt_issue_opts *opts,
+			const struct dt_device *known_dev, const struct dt_class *known_cls,
+			struct issue_job **out, struct dt_error *err)
+{
 	struct issue_job *j = NULL;
 	dt_code rc;
 
-	memset(out, 0, sizeof(*out));
-	memset(&c, 0, sizeof(c));
+	*out = NULL;
 	if ((rc = dt_check_id("device id", device_id, err)) != DT_OK)
 		return rc;
 	if (!(j = calloc(1, sizeof(*j))))
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-	if ((rc = csr_parse(csr, csr_len, &c, err)) != DT_OK)
-		goto out;
-	j->device_id = device_id;
+	snprintf(j->device_id, sizeof(j->device_id), "%s", device_id);
 	j->opts = opts;
-	j->csr = &c;
+	j->csr = &j->csr_store;
 	j->actor = opts && opts->actor ? opts->actor : ctx->actor;
+	if ((rc = csr_parse(csr, csr_len, &j->csr_store, err)) != DT_OK)
+		goto fail;
 	/* A caller that has just read the device and its class (EST, to
 	 * authenticate) saves the read before signing: the commit checks every
 	 * rule again on current rows whichever way. */
@@ -162,19 +170,45 @@ dt_code inv_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned
 		j->dev = *known_dev;
 		j->cls = *known_cls;
 	} else if ((rc = store_read(ctx->store, precheck_job, j, err)) != DT_OK) {
-		goto out;
+		goto fail;
 	}
-	if ((rc = ca_issue_device_cert(ctx, &j->dev, &j->cls, &c, &j->issued, err)) != DT_OK)
-		goto out;
-	if ((rc = store_write(ctx->store, commit_job, j, err)) != DT_OK)
-		goto out;
-	*out = j->issued;
-	memset(&j->issued, 0, sizeof(j->issued));
-out:
-	if (j)
-		ca_issued_free(&j->issued);
-	free(j);
-	csr_free(&c);
+	if ((rc = ca_issue_device_cert(ctx, &j->dev, &j->cls, j->csr, &j->issued, err)) != DT_OK)
+		goto fail;
+	*out = j;
+	return DT_OK;
+fail:
+	inv_issue_free(j);
+	return rc;
+}
+
+void inv_issue_commit_async(struct dt_ctx *ctx, struct issue_job *j, struct dt_error *err,
+			    store_done_fn done, void *done_arg)
+{
+	store_write_async(ctx->store, commit_job, j, err, done, done_arg);
+}
+
+struct ca_issued *inv_issue_result(struct issue_job *j)
+{
+	return &j->issued;
+}
+
+dt_code inv_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned char *csr,
+		       size_t csr_len, const struct dt_issue_opts *opts,
+		       const struct dt_device *known_dev, const struct dt_class *known_cls,
+		       struct ca_issued *out, struct dt_error *err)
+{
+	struct issue_job *j;
+	dt_code rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = inv_issue_begin(ctx, device_id, csr, csr_len, opts, known_dev, known_cls, &j,
+				  err)) != DT_OK)
+		return rc;
+	if ((rc = store_write(ctx->store, commit_job, j, err)) == DT_OK) {
+		*out = j->issued;
+		memset(&j->issued, 0, sizeof(j->issued));
+	}
+	inv_issue_free(j);
 	return rc;
 }
 

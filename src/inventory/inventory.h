@@ -5,6 +5,7 @@
 #define DT_INVENTORY_PRIV_H
 
 #include "core/core.h"
+#include "store/store.h"
 #include "devtrust/inventory.h"
 
 #define INV_TOKEN_TTL_S (7 * 86400)
@@ -16,6 +17,24 @@
 DT_MUST_USE dt_code inv_device_token_auth(struct dt_ctx *ctx, const char *id, const char *token,
 					  struct dt_device *out, struct dt_error *err);
 struct ca_issued;
+/*
+ * Issuance in two steps for callers that must not wait for the commit (the
+ * server's EST path): inv_issue_begin() parses the CSR and signs;
+ * inv_issue_commit_async() commits the certificate with every rule checked
+ * again and calls done once it is durable (or refused: err). opts must live
+ * until then. inv_issue_result() is the certificate, inv_issue_free() ends it.
+ */
+struct issue_job;
+DT_MUST_USE dt_code inv_issue_begin(struct dt_ctx *ctx, const char *device_id,
+				    const unsigned char *csr, size_t csr_len,
+				    const struct dt_issue_opts *opts,
+				    const struct dt_device *known_dev,
+				    const struct dt_class *known_cls, struct issue_job **out,
+				    struct dt_error *err);
+void inv_issue_commit_async(struct dt_ctx *ctx, struct issue_job *j, struct dt_error *err,
+			    store_done_fn done, void *done_arg);
+struct ca_issued *inv_issue_result(struct issue_job *j);
+void inv_issue_free(struct issue_job *j);
 /*
  * dt_cert_issue() handing over the signed X509 with the DER (ca_issued_free()).
  * known_dev and known_cls, if the caller has just read them, save a read

@@ -179,6 +179,7 @@ dt_code dt_ocsp_respond(struct dt_ctx *ctx, const unsigned char *req, size_t len
 	snprintf(out->device_id, sizeof(out->device_id), "%s", a->device_id);
 out:
 	ERR_clear_error();
+	ca_signer_put(signer);
 	OCSP_BASICRESP_free(bs);
 	ocsp_request_free(&r);
 	free(a);

@@ -60,6 +60,26 @@ static const char *const migrations[] = {
     "DROP INDEX certs_revoked;"
     "CREATE INDEX certs_revoked ON certs(ca, serial, not_after, revoked_at, reason)"
     " WHERE status != 0;",
+    /* 4: backend verification: policies (class -> service, route, methods), clone
+     * settings per class and clone findings, last-seen times (written in batches) */
+    "CREATE TABLE policies("
+    " class TEXT NOT NULL REFERENCES classes(name), service TEXT NOT NULL,"
+    " pattern TEXT NOT NULL, methods INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(class, service, pattern)) WITHOUT ROWID;"
+    "CREATE TABLE clone_policies("
+    " class TEXT PRIMARY KEY REFERENCES classes(name), window_s INTEGER NOT NULL,"
+    " action INTEGER NOT NULL);"
+    "CREATE TABLE clone_findings("
+    " id INTEGER PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id),"
+    " serial TEXT NOT NULL, first_addr TEXT NOT NULL, second_addr TEXT NOT NULL,"
+    " first_seen INTEGER NOT NULL, second_seen INTEGER NOT NULL,"
+    " window_s INTEGER NOT NULL, action INTEGER NOT NULL,"
+    " cleared_at INTEGER NOT NULL DEFAULT 0, cleared_by TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX clone_findings_open ON clone_findings(device_id) WHERE cleared_at = 0;"
+    "CREATE TABLE device_seen("
+    " device_id TEXT PRIMARY KEY REFERENCES devices(id), last_seen INTEGER NOT NULL,"
+    " last_addr TEXT NOT NULL, last_service TEXT NOT NULL, last_allowed INTEGER NOT NULL,"
+    " last_reason TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 int sq_schema_latest(void)

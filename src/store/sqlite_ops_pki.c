@@ -162,6 +162,29 @@ dt_code sq_ca_set_revoked(struct store_txn *t, const char *name, int64_t at, int
 	return DT_OK;
 }
 
+dt_code sq_ca_set_ocsp_cert(struct store_txn *t, const char *name, const unsigned char *der,
+			    size_t len, struct dt_error *err)
+{
+	sqlite3_stmt *st =
+	    sq_stmt(CONN(t), SQ_CA_SET_OCSP, "UPDATE cas SET ocsp_cert=? WHERE name=?", err);
+	int r;
+
+	if (!st)
+		return err->code;
+	if (len == 0 || len > STORE_CA_DER_MAX)
+		return dt_fail(err, DT_ERR_INTERNAL, "an OCSP signer certificate of %zu bytes",
+			       len);
+	sqlite3_bind_blob(st, 1, der, (int)len, SQLITE_STATIC);
+	BIND_TEXT(st, 2, name);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (r != SQLITE_DONE)
+		return sq_error(CONN(t), err, "replace OCSP signer");
+	if (sqlite3_changes(CONN(t)->db) != 1)
+		return dt_fail(err, DT_ERR_NOT_FOUND, "no CA named '%s'", name);
+	return DT_OK;
+}
+
 #define CERT_COLS                                                                                  \
 	"serial,device_id,ca,key_type,not_before,not_after,status,reason,revoked_at,issued_at,"    \
 	"spki_hash"

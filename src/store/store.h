@@ -11,6 +11,7 @@
 #include "devtrust/inventory.h"
 #include "devtrust/pki.h"
 #include "devtrust/report.h"
+#include "devtrust/verify.h"
 
 /* Largest DER certificate we keep for a CA or signer (RSA-4096 chains fit). */
 #define STORE_CA_DER_MAX 8192
@@ -60,6 +61,23 @@ struct store_anchor {
 	size_t der_len;
 };
 
+/* What a verification decision needs about one certificate (one statement). */
+struct store_verify_row {
+	struct dt_cert_info cert; /* serial, device_id, ca, validity, status */
+	struct dt_device dev;
+	char class_ca[DT_ID_BUF]; /* the CA the device's class is bound to */
+	char min_firmware[DT_ID_BUF];
+	int ca_revoked;
+	char ca_fingerprint[DT_SHA256_HEX_BUF];
+	unsigned char ca_cert[STORE_CA_DER_MAX];
+	size_t ca_cert_len;
+	int64_t clone_open;	/* open clone findings of the device */
+	int64_t clone_window_s; /* the class's clone setting (defaults when unset) */
+	int clone_action;
+	unsigned char *der; /* the stored certificate, malloc'ed (free()) */
+	size_t der_len;
+};
+
 typedef int (*store_anchor_cb)(void *arg, const struct store_anchor *a);
 typedef int (*store_revoked_cb)(void *arg, const struct store_revoked *r);
 typedef int (*store_ca_cb)(void *arg, const struct store_ca *ca);
@@ -81,6 +99,9 @@ struct store_ops {
 				      struct dt_error *);
 	dt_code (*ca_set_revoked)(struct store_txn *, const char *name, int64_t at, int reason,
 				  struct dt_error *);
+	/* Replaces the CA's delegated OCSP signer certificate. */
+	dt_code (*ca_set_ocsp_cert)(struct store_txn *, const char *name, const unsigned char *der,
+				    size_t len, struct dt_error *);
 
 	dt_code (*class_insert)(struct store_txn *, const struct dt_class *, struct dt_error *);
 	dt_code (*class_get)(struct store_txn *, const char *name, struct dt_class *,
@@ -150,6 +171,39 @@ struct store_ops {
 	dt_code (*report_duplicates)(struct store_txn *, dt_finding_cb, void *, struct dt_error *);
 	dt_code (*report_weak)(struct store_txn *, int64_t now, dt_finding_cb, void *,
 			       struct dt_error *);
+
+	/* Backend verification (sqlite_ops_verify.c). DT_ERR_NOT_FOUND: no such serial. */
+	dt_code (*verify_lookup)(struct store_txn *, const char *serial, struct store_verify_row *,
+				 struct dt_error *);
+	/* Inserts a rule, or adds its methods to the existing one; out: as stored. */
+	dt_code (*policy_put)(struct store_txn *, const struct dt_policy *, struct dt_policy *out,
+			      struct dt_error *);
+	/* pattern NULL: every rule of class and service. */
+	dt_code (*policy_remove)(struct store_txn *, const char *class_name, const char *service,
+				 const char *pattern, int64_t *removed, struct dt_error *);
+	/* class_name, service NULL: any; by class, service, pattern. */
+	dt_code (*policy_list)(struct store_txn *, const char *class_name, const char *service,
+			       dt_policy_cb, void *, struct dt_error *);
+	dt_code (*policy_count)(struct store_txn *, const char *class_name, int64_t *n,
+				struct dt_error *);
+	dt_code (*clone_policy_set)(struct store_txn *, const struct dt_clone_policy *,
+				    struct dt_error *);
+	/* DT_ERR_NOT_FOUND: the class has no setting (the defaults apply). */
+	dt_code (*clone_policy_get)(struct store_txn *, const char *class_name,
+				    struct dt_clone_policy *, struct dt_error *);
+	dt_code (*clone_insert)(struct store_txn *, const struct dt_clone_finding *,
+				struct dt_error *);
+	dt_code (*clone_clear)(struct store_txn *, const char *device_id, int64_t at,
+			       const char *by, int64_t *cleared, struct dt_error *);
+	dt_code (*clone_list)(struct store_txn *, int include_cleared, dt_clone_cb, void *,
+			      struct dt_error *);
+	/* Keeps the later of the stored and the given time. */
+	dt_code (*seen_put)(struct store_txn *, const struct dt_seen *, struct dt_error *);
+	/* Active devices last seen before `before` (or never), the longest silent first. */
+	dt_code (*report_silent)(struct store_txn *, int64_t before, dt_seen_cb, void *,
+				 struct dt_error *);
+	dt_code (*class_device_counts)(struct store_txn *, const char *class_name,
+				       int64_t counts[DT_STATE_COUNT][4], struct dt_error *);
 };
 
 struct store_txn {
@@ -172,6 +226,15 @@ DT_MUST_USE dt_code store_read(struct store *s, store_job_fn job, void *arg, str
  * committed (fsync). Concurrent callers share one commit (group commit).
  */
 DT_MUST_USE dt_code store_write(struct store *s, store_job_fn job, void *arg, struct dt_error *err);
+/*
+ * store_write() that returns at once: done(done_arg, rc) is called once the
+ * job is durably committed or has failed (err filled), on the writer's
+ * thread (keep it short: hand the result back) or, without group commit, on
+ * the caller's before this returns. arg and err must live until then.
+ */
+typedef void (*store_done_fn)(void *done_arg, dt_code rc);
+void store_write_async(struct store *s, store_job_fn job, void *arg, struct dt_error *err,
+		       store_done_fn done, void *done_arg);
 
 /* Schema version of the open database (numbered migrations). */
 int store_schema_version(struct store *s);

@@ -24,6 +24,8 @@ struct sq_job {
 	dt_code rc;
 	int done;
 	pthread_cond_t done_cv; /* signalled for this job alone: no herd of waiters */
+	store_done_fn done_fn;	/* an asynchronous job (heap): called instead */
+	void *done_arg;
 	struct sq_job *next;
 };
 
@@ -228,7 +230,7 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		struct sq_job *batch, *last;
+		struct sq_job *batch, *last, *waiting;
 		int n = 1;
 
 		while (!s->head && !s->stopping)
@@ -248,10 +250,22 @@ static void *writer_main(void *arg)
 
 		run_batch(s, batch);
 
+		/* Asynchronous jobs hear of their commit straight from here. */
+		waiting = NULL;
+		for (struct sq_job *j = batch, *next; j; j = next) {
+			next = j->next;
+			if (j->done_fn) {
+				j->done_fn(j->done_arg, j->rc);
+				free(j);
+			} else {
+				j->next = waiting;
+				waiting = j;
+			}
+		}
 		pthread_mutex_lock(&s->mu);
 		/* Each waiter wakes once, for its own job; it cannot leave (and take
 		 * its job off its stack) before the mutex is released below. */
-		for (struct sq_job *j = batch; j; j = j->next) {
+		for (struct sq_job *j = waiting; j; j = j->next) {
 			j->done = 1;
 			pthread_cond_signal(&j->done_cv);
 		}
@@ -285,6 +299,30 @@ dt_code store_write(struct store *s, store_job_fn fn, void *arg, struct dt_error
 	pthread_mutex_unlock(&s->mu);
 	pthread_cond_destroy(&job.done_cv);
 	return job.rc;
+}
+
+void store_write_async(struct store *s, store_job_fn fn, void *arg, struct dt_error *err,
+		       store_done_fn done, void *done_arg)
+{
+	struct sq_job *job;
+
+	if (!s->group || !(job = calloc(1, sizeof(*job)))) {
+		done(done_arg, store_write(s, fn, arg, err));
+		return;
+	}
+	job->fn = fn;
+	job->arg = arg;
+	job->err = err;
+	job->done_fn = done;
+	job->done_arg = done_arg;
+	pthread_mutex_lock(&s->mu);
+	if (s->tail)
+		s->tail->next = job;
+	else
+		s->head = job;
+	s->tail = job;
+	pthread_cond_signal(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 dt_code store_read(struct store *s, store_job_fn fn, void *arg, struct dt_error *err)

@@ -26,6 +26,7 @@ enum sq_stmt_id {
 	SQ_CA_LIST,
 	SQ_CA_CRL_NUMBER,
 	SQ_CA_REVOKE,
+	SQ_CA_SET_OCSP,
 	SQ_CLASS_INSERT,
 	SQ_CLASS_GET,
 	SQ_CLASS_LIST,
@@ -56,6 +57,19 @@ enum sq_stmt_id {
 	SQ_REPORT_DRIFT_DEVICES,
 	SQ_REPORT_DUPLICATES,
 	SQ_REPORT_WEAK,
+	SQ_VERIFY_LOOKUP, /* sqlite_ops_verify.c */
+	SQ_POLICY_PUT,
+	SQ_POLICY_REMOVE,
+	SQ_POLICY_LIST,
+	SQ_POLICY_COUNT,
+	SQ_CLONE_POLICY_SET,
+	SQ_CLONE_POLICY_GET,
+	SQ_CLONE_INSERT,
+	SQ_CLONE_CLEAR,
+	SQ_CLONE_LIST,
+	SQ_SEEN_PUT,
+	SQ_REPORT_SILENT,
+	SQ_CLASS_DEVICE_COUNTS,
 	/* transaction control, in the order of txn_exec()'s table */
 	SQ_TXN_BEGIN,
 	SQ_TXN_BEGIN_IMMEDIATE,
@@ -77,6 +91,8 @@ dt_code sq_ca_get(struct store_txn *, const char *, struct store_ca *, struct dt
 dt_code sq_ca_list(struct store_txn *, store_ca_cb, void *, struct dt_error *);
 dt_code sq_ca_next_crl_number(struct store_txn *, const char *, int64_t *, struct dt_error *);
 dt_code sq_ca_set_revoked(struct store_txn *, const char *, int64_t, int, struct dt_error *);
+dt_code sq_ca_set_ocsp_cert(struct store_txn *, const char *, const unsigned char *, size_t,
+			    struct dt_error *);
 dt_code sq_class_insert(struct store_txn *, const struct dt_class *, struct dt_error *);
 dt_code sq_class_get(struct store_txn *, const char *, struct dt_class *, struct dt_error *);
 dt_code sq_class_list(struct store_txn *, dt_class_cb, void *, struct dt_error *);
@@ -116,6 +132,27 @@ dt_code sq_report_expiring(struct store_txn *, int64_t, int64_t, dt_finding_cb, 
 dt_code sq_report_drift(struct store_txn *, int64_t, dt_finding_cb, void *, struct dt_error *);
 dt_code sq_report_duplicates(struct store_txn *, dt_finding_cb, void *, struct dt_error *);
 dt_code sq_report_weak(struct store_txn *, int64_t, dt_finding_cb, void *, struct dt_error *);
+
+dt_code sq_verify_lookup(struct store_txn *, const char *, struct store_verify_row *,
+			 struct dt_error *);
+dt_code sq_policy_put(struct store_txn *, const struct dt_policy *, struct dt_policy *,
+		      struct dt_error *);
+dt_code sq_policy_remove(struct store_txn *, const char *, const char *, const char *, int64_t *,
+			 struct dt_error *);
+dt_code sq_policy_list(struct store_txn *, const char *, const char *, dt_policy_cb, void *,
+		       struct dt_error *);
+dt_code sq_policy_count(struct store_txn *, const char *, int64_t *, struct dt_error *);
+dt_code sq_clone_policy_set(struct store_txn *, const struct dt_clone_policy *, struct dt_error *);
+dt_code sq_clone_policy_get(struct store_txn *, const char *, struct dt_clone_policy *,
+			    struct dt_error *);
+dt_code sq_clone_insert(struct store_txn *, const struct dt_clone_finding *, struct dt_error *);
+dt_code sq_clone_clear(struct store_txn *, const char *, int64_t, const char *, int64_t *,
+		       struct dt_error *);
+dt_code sq_clone_list(struct store_txn *, int, dt_clone_cb, void *, struct dt_error *);
+dt_code sq_seen_put(struct store_txn *, const struct dt_seen *, struct dt_error *);
+dt_code sq_report_silent(struct store_txn *, int64_t, dt_seen_cb, void *, struct dt_error *);
+dt_code sq_class_device_counts(struct store_txn *, const char *, int64_t[DT_STATE_COUNT][4],
+			       struct dt_error *);
 
 int sq_schema_latest(void);
 DT_MUST_USE dt_code sq_migrate(sqlite3 *db, struct dt_error *err);

@@ -2,7 +2,8 @@
  * libFuzzer harness for csr_parse (RFC 2986 intake, DER or PEM). Beyond "no
  * crash", it checks the contract: a result is either a request with one known
  * key type, or an error with a message; an accepted request survives a
- * DER round trip with the same key; and OpenSSL's own X509_REQ parser agrees
+ * DER round trip with the same key, and one sent as DER is its own
+ * re-encoding (no BER); and OpenSSL's own X509_REQ parser agrees
  * that it is a request whose signature verifies with that key (csr_parse
  * decodes through its own ASN.1 template, so this is a differential check).
  */
@@ -80,6 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("accepted without a request or with no single known key type", &err);
 	if ((der_len = csr_encode(&c, &der)) <= 0)
 		fail("an accepted request cannot be re-encoded", &err);
+	/* RFC 2986 section 4: only DER is accepted, so a request sent without PEM armour is
+	 * byte for byte its own re-encoding. */
+	if (size > 0 && data[0] != '-' && ((size_t)der_len != size || memcmp(der, data, size) != 0))
+		fail("accepted a request that is not DER (its re-encoding differs)", &err);
 	check_with_openssl(der, der_len, &c, &err);
 	rc = csr_parse(der, (size_t)der_len, &again, &err);
 	if (rc == DT_OK && (again.key_type != c.key_type ||

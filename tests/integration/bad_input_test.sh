@@ -77,6 +77,34 @@ check_out "openssl agrees the tampered CSR's signature is bad" "verify failure" 
 	openssl req -in "$WORK/badsig.der" -inform DER -verify -noout
 refuse "tampered CSR signature" "signature does not verify" "$WORK/badsig.der"
 
+# RFC 2986 section 4: DER only. OpenSSL parses BER and its signature check covers the
+# signed part as sent, so a re-encoded envelope still verifies: the refusal is ours.
+# ber_indefinite DER OUT: the outer SEQUENCE of a DER CSR with an indefinite length.
+ber_indefinite() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+d = open(sys.argv[1], 'rb').read()
+assert d[0] == 0x30
+h = 2 + (d[1] & 0x7f if d[1] & 0x80 else 0)
+open(sys.argv[2], 'wb').write(b'\x30\x80' + d[h:] + b'\x00\x00')
+PY
+}
+ber_indefinite "$WORK/good.der" "$WORK/indefinite.der"
+check_out "openssl verifies the BER (indefinite-length) CSR's signature" "verify OK" \
+	openssl req -in "$WORK/indefinite.der" -inform DER -verify -noout
+refuse "BER CSR (indefinite length)" "not DER-encoded" "$WORK/indefinite.der"
+python3 -c "import base64,sys; d=open(sys.argv[1],'rb').read(); open(sys.argv[2],'w').write('-----BEGIN CERTIFICATE REQUEST-----\n'+base64.encodebytes(d).decode()+'-----END CERTIFICATE REQUEST-----\n')" \
+	"$WORK/indefinite.der" "$WORK/indefinite.pem"
+refuse "BER CSR in PEM armour" "not DER-encoded" "$WORK/indefinite.pem"
+python3 - "$WORK/good.der" "$WORK/longlen.der" <<'PY'
+import sys
+d = open(sys.argv[1], 'rb').read()
+h = 2 + (d[1] & 0x7f if d[1] & 0x80 else 0)
+n = len(d) - h
+open(sys.argv[2], 'wb').write(bytes([0x30, 0x84]) + n.to_bytes(4, 'big') + d[h:])
+PY
+refuse "BER CSR (long-form length with leading zeros)" "not DER-encoded" "$WORK/longlen.der"
+
 mkcsr "$WORK/rsa1024.csr" rsa1024
 refuse "RSA-1024 key" "RSA-1024 is not supported" "$WORK/rsa1024.csr"
 
@@ -128,3 +156,25 @@ check_exit "option missing its value exits 2" 2 dt cert issue --device
 check_exit "unknown command exits 2" 2 dt frobnicate
 check_exit "no command exits 2" 2 dt
 check_err "usage errors print a usage line" 2 "usage:" dt device list --colour red
+
+# --- EST refuses a BER CSR with 400 too ----------------------------------------------
+setup_est() {
+	dt init --org testorg --public-url "http://127.0.0.1:$HTTP_PORT" >/dev/null &&
+		dt class add pump --ca default >/dev/null &&
+		dt --json device add est-1 --class pump | jstr enrollment_token >"$WORK/est.token"
+}
+if serve_start setup_est --workers 1; then
+	dt ca cert root --out "$WORK/root.pem" >/dev/null
+	base64 <"$WORK/indefinite.der" >"$WORK/indefinite.b64"
+	check_eq "EST simpleenroll with a BER CSR is 400" 400 \
+		"$(https_code /.well-known/est/simpleenroll -u "est-1:$(cat "$WORK/est.token")" \
+			-H 'Content-Type: application/pkcs10' --data-binary @"$WORK/indefinite.b64")"
+	check_match "and says the CSR is not DER-encoded" "not DER-encoded" "$(cat "$WORK/body")"
+	base64 <"$WORK/good.der" >"$WORK/good.b64"
+	check_eq "the same request in DER enrolls (the token was not spent)" 200 \
+		"$(https_code /.well-known/est/simpleenroll -u "est-1:$(cat "$WORK/est.token")" \
+			-H 'Content-Type: application/pkcs10' --data-binary @"$WORK/good.b64")"
+	serve_stop 5
+else
+	fail "serve starts for the EST check"
+fi

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 BUILD=${BUILD:-build}
 LIB="$BUILD/libdevtrust.a"
-TARGETS="csr csv import names est ocsp"
+TARGETS="csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config"
 
 CC_FUZZ=${CC:-cc}
 SAN=""
@@ -17,10 +17,14 @@ if nm "$LIB" 2>/dev/null | grep -q ' U __asan_'; then
 	SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 fi
 LIBS="$(pkg-config --libs openssl sqlite3 jansson) -lpthread"
+# devtrust-agent's harnesses link its own library (OpenSSL and libcurl only).
+AGENT_LIBS="$(pkg-config --libs openssl libcurl)"
 mkdir -p "$WORK/fuzz"
 
 for t in $TARGETS; do
 	bin="$WORK/fuzz/${t}_fuzz"
+	lib=$LIB libs=$LIBS
+	case $t in agent_*) lib="$BUILD/libdtagent.a" libs=$AGENT_LIBS ;; esac
 	inputs=(tests/data/fuzz/"$t"/*)
 	if [ ! -f "${inputs[0]}" ]; then
 		fail "fuzz-corpus $t: no seed corpus in tests/data/fuzz/$t"
@@ -29,7 +33,7 @@ for t in $TARGETS; do
 	# shellcheck disable=SC2046,SC2086 # flag lists split on purpose
 	if ! $CC_FUZZ -std=c11 -D_DEFAULT_SOURCE -g -O1 -Iinclude -Isrc \
 		$(pkg-config --cflags openssl sqlite3 jansson) $SAN -o "$bin" \
-		"tests/fuzz/${t}_fuzz.c" tests/fuzz/driver.c "$LIB" $LIBS >"$WORK/$t.build" 2>&1; then
+		"tests/fuzz/${t}_fuzz.c" tests/fuzz/driver.c "$lib" $libs >"$WORK/$t.build" 2>&1; then
 		fail "fuzz-corpus $t: harness does not build: $(head -c 300 "$WORK/$t.build")"
 		continue
 	fi

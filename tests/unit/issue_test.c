@@ -369,6 +369,119 @@ static void test_refuses_malformed_csrs(void **state)
 	OPENSSL_free(csr);
 }
 
+/* A TLV with a DER (minimal) length, appended at out; returns its size. Test input only. */
+static size_t put_tlv(unsigned char *out, unsigned char tag, const unsigned char *v, size_t n)
+{
+	size_t h = 0;
+
+	out[h++] = tag;
+	if (n < 0x80) {
+		out[h++] = (unsigned char)n;
+	} else if (n < 0x100) {
+		out[h++] = 0x81;
+		out[h++] = (unsigned char)n;
+	} else {
+		out[h++] = 0x82;
+		out[h++] = (unsigned char)(n >> 8);
+		out[h++] = (unsigned char)n;
+	}
+	memcpy(out + h, v, n);
+	return h + n;
+}
+
+/* The content of the DER SEQUENCE at der (definite length), and its size. */
+static const unsigned char *seq_content(const unsigned char *der, size_t *n)
+{
+	assert_int_equal(der[0], 0x30);
+	if (der[1] < 0x80) {
+		*n = der[1];
+		return der + 2;
+	}
+	assert_true(der[1] == 0x81 || der[1] == 0x82);
+	*n = der[1] == 0x81 ? der[2] : ((size_t)der[2] << 8 | der[3]);
+	return der + (der[1] == 0x81 ? 3 : 4);
+}
+
+/* RFC 2986 section 4: only DER. OpenSSL's decoder takes BER too, and its signature check
+ * covers the signed part's bytes as sent, so these all verify: the refusal is ours. */
+static void test_refuses_non_der_csrs(void **state)
+{
+	struct tenv *t = *state;
+	static const unsigned char ecdsa_sha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+						     0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+	EVP_PKEY *k = NULL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	X509_REQ *r = NULL;
+	unsigned char *csr, *tbs = NULL, ber[2048], body[2048], sig[160], bits[161];
+	const unsigned char *content, *p;
+	size_t len, n, blen, sig_len = sizeof(sig), tbs_content_len;
+	int tbs_len;
+
+	tu_device(t, "pump-1", NULL);
+	csr = tu_csr("P-256", &k, &len);
+	content = seq_content(csr, &n);
+	assert_true(n + 8 < sizeof(ber));
+
+	/* 1. The outer SEQUENCE with an indefinite length (X.690 section 8.1.3.6). */
+	ber[0] = 0x30;
+	ber[1] = 0x80;
+	memcpy(ber + 2, content, n);
+	ber[2 + n] = ber[3 + n] = 0x00;
+	blen = n + 4;
+	p = ber;
+	assert_non_null(r = d2i_X509_REQ(NULL, &p, (long)blen));
+	assert_int_equal(X509_REQ_verify(r, k), 1);
+	X509_REQ_free(r);
+	expect_refused(t, "pump-1", ber, blen, NULL, DT_ERR_INVALID, "not DER-encoded");
+
+	/* 2. The outer length in long form with a leading zero octet (X.690 section 10.1). */
+	ber[0] = 0x30;
+	ber[1] = 0x83;
+	ber[2] = 0x00;
+	ber[3] = (unsigned char)(n >> 8);
+	ber[4] = (unsigned char)n;
+	memcpy(ber + 5, content, n);
+	blen = n + 5;
+	expect_refused(t, "pump-1", ber, blen, NULL, DT_ERR_INVALID, "not DER-encoded");
+
+	/* 3. A device that signed a BER CertificationRequestInfo (a long-form length): the
+	 * signature is over those bytes and verifies, but RFC 2986 signs the DER. */
+	p = csr;
+	assert_non_null(r = d2i_X509_REQ(NULL, &p, (long)len));
+	assert_true((tbs_len = i2d_re_X509_REQ_tbs(r, &tbs)) > 0);
+	X509_REQ_free(r);
+	content = seq_content(tbs, &tbs_content_len);
+	ber[0] = 0x30;
+	ber[1] = 0x83;
+	ber[2] = 0x00;
+	ber[3] = (unsigned char)(tbs_content_len >> 8);
+	ber[4] = (unsigned char)tbs_content_len;
+	memcpy(ber + 5, content, tbs_content_len);
+	blen = tbs_content_len + 5;
+	assert_non_null(md);
+	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(md, sig, &sig_len, ber, blen), 1);
+	bits[0] = 0x00; /* no unused bits */
+	memcpy(bits + 1, sig, sig_len);
+	memcpy(body, ber, blen);
+	memcpy(body + blen, ecdsa_sha256, sizeof(ecdsa_sha256));
+	n = blen + sizeof(ecdsa_sha256);
+	n += put_tlv(body + n, 0x03, bits, sig_len + 1);
+	blen = put_tlv(ber, 0x30, body, n);
+	p = ber;
+	assert_non_null(r = d2i_X509_REQ(NULL, &p, (long)blen));
+	assert_int_equal(X509_REQ_verify(r, k), 1);
+	X509_REQ_free(r);
+	expect_refused(t, "pump-1", ber, blen, NULL, DT_ERR_INVALID, "not DER-encoded");
+
+	/* The same request in DER is issued: the refusals were for the encoding alone. */
+	assert_int_equal(issue_csr(t, "pump-1", csr, len, NULL), DT_OK);
+	EVP_MD_CTX_free(md);
+	OPENSSL_free(tbs);
+	OPENSSL_free(csr);
+	EVP_PKEY_free(k);
+}
+
 static void test_refuses_key_of_other_device(void **state)
 {
 	struct tenv *t = *state;
@@ -608,6 +721,7 @@ int main(void)
 	    T(test_thousand_distinct_serials),
 	    T(test_refuses_key_type_not_in_class),
 	    T(test_refuses_malformed_csrs),
+	    T(test_refuses_non_der_csrs),
 	    T(test_refuses_key_of_other_device),
 	    T(test_refuses_key_of_revoked_cert),
 	    T(test_refuses_retired_device),

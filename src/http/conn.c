@@ -1,0 +1,213 @@
+/*
+ * The connections of a worker, tracked from the bufferevent each one gets at
+ * accept: a deadline for every request to arrive whole (libevent 2.1's evhttp
+ * has only an idle timeout, which a client trickling a byte every few
+ * seconds never trips), the count behind the connection cap, and what the
+ * drain waits for. Everything here runs on the worker's own thread.
+ */
+#include <event2/buffer.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http.h"
+
+/* Per worker; chains stay short up to a few connections per bucket. */
+#define CONN_BUCKETS 4096
+
+enum conn_state {
+	CONN_READING, /* a request is arriving: the deadline runs */
+	CONN_BUSY,    /* the request is with a handler until its reply */
+	CONN_IDLE,    /* replied; the next request starts with its first byte */
+};
+
+struct http_conn {
+	struct http_worker *w;
+	/* evhttp frees the bufferevent when it closes the connection. Our reference
+	 * keeps the struct (the socket is shut down) until the sweep notices, so a
+	 * bufferevent's address never names two connections at once. */
+	struct bufferevent *bev;
+	struct evbuffer_cb_entry *input_cb;
+	struct event *deadline;
+	enum conn_state state;
+	int64_t since_us;
+	struct http_conn *prev, *next; /* the worker's list */
+	struct http_conn *chain;       /* its bucket, keyed by bev */
+};
+
+static size_t bucket_of(const struct bufferevent *bev)
+{
+	return (size_t)(((uint64_t)(uintptr_t)bev * 0x9E3779B97F4A7C15ull) >> 52) % CONN_BUCKETS;
+}
+
+/* bufferevent_free() clears every callback; evhttp keeps its own set (with the
+ * connection as argument) on the bufferevent for as long as the connection lives. */
+static int conn_closed(struct http_conn *c)
+{
+	bufferevent_data_cb rd = NULL, wr = NULL;
+	bufferevent_event_cb ev = NULL;
+	void *arg = NULL;
+
+	bufferevent_getcb(c->bev, &rd, &wr, &ev, &arg);
+	return !rd && !wr && !ev && !arg;
+}
+
+static void arm(struct http_conn *c)
+{
+	c->state = CONN_READING;
+	c->since_us = http_now_us();
+	evtimer_add(c->deadline, &c->w->request_timeout);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	bufferevent_data_cb rd = NULL, wr = NULL;
+	bufferevent_event_cb ev = NULL;
+	void *evcon = NULL;
+	char *peer = NULL, line[256];
+	ev_uint16_t port = 0;
+	int n;
+
+	(void)fd;
+	(void)what;
+	if (c->state != CONN_READING || conn_closed(c))
+		return;
+	bufferevent_getcb(c->bev, &rd, &wr, &ev, &evcon);
+	evhttp_connection_get_peer(evcon, &peer, &port);
+	n = snprintf(line, sizeof(line),
+		     "{\"event\":\"request-timeout\",\"worker\":%d,\"peer\":\"%.64s:%u\","
+		     "\"ms\":%lld,\"limit_s\":%ld}\n",
+		     c->w->id, peer ? peer : "-", (unsigned)port,
+		     (long long)((http_now_us() - c->since_us) / 1000),
+		     (long)c->w->request_timeout.tv_sec);
+	if (n > 0)
+		http_log_write(c->w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	atomic_fetch_add(&c->w->srv->metrics.request_timeouts, 1);
+	/* READING: evhttp has not handed this connection's request to anyone, so
+	 * freeing the connection frees nothing a handler holds. The node goes at the
+	 * next sweep. */
+	evhttp_connection_free(evcon);
+}
+
+/* Data arrived: after a reply, the first byte starts the next request's clock. */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)buf;
+	if (info->n_added > 0 && c->state == CONN_IDLE)
+		arm(c);
+}
+
+dt_code http_conns_init(struct http_worker *w, int request_timeout_s, struct dt_error *err)
+{
+	w->conns = NULL;
+	w->nconns = 0;
+	w->request_timeout.tv_sec =
+	    request_timeout_s > 0 ? request_timeout_s : HTTP_REQUEST_TIMEOUT_S;
+	w->request_timeout.tv_usec = 0;
+	if (!(w->conn_buckets = calloc(CONN_BUCKETS, sizeof(*w->conn_buckets))))
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	return DT_OK;
+}
+
+static void conn_free(struct http_worker *w, struct http_conn *c)
+{
+	struct http_conn **pp = &w->conn_buckets[bucket_of(c->bev)];
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->chain;
+	if (*pp)
+		*pp = c->chain;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	event_free(c->deadline);
+	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
+	bufferevent_decref(c->bev);
+	free(c);
+}
+
+void http_conns_free(struct http_worker *w)
+{
+	while (w->conns)
+		conn_free(w, w->conns);
+	free(w->conn_buckets);
+	w->conn_buckets = NULL;
+}
+
+struct bufferevent *http_conn_track(struct http_worker *w, struct bufferevent *bev)
+{
+	struct http_conn *c;
+	size_t b;
+
+	/* Out of memory: the connection is served untracked (no deadline, not counted). */
+	if (!bev || !w->conn_buckets || !(c = calloc(1, sizeof(*c))))
+		return bev;
+	if (!(c->deadline = evtimer_new(w->base, on_deadline, c)) ||
+	    !(c->input_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c))) {
+		if (c->deadline)
+			event_free(c->deadline);
+		free(c);
+		return bev;
+	}
+	c->w = w;
+	c->bev = bev;
+	bufferevent_incref(bev);
+	b = bucket_of(bev);
+	c->chain = w->conn_buckets[b];
+	w->conn_buckets[b] = c;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	/* The first request's clock starts at accept: it covers the TLS handshake. */
+	arm(c);
+	return bev;
+}
+
+struct http_conn *http_conn_request_read(struct http_worker *w, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	struct http_conn *c;
+
+	if (!bev || !w->conn_buckets)
+		return NULL;
+	for (c = w->conn_buckets[bucket_of(bev)]; c && c->bev != bev; c = c->chain)
+		;
+	if (c) {
+		c->state = CONN_BUSY;
+		evtimer_del(c->deadline);
+	}
+	return c;
+}
+
+void http_conn_replied(struct http_conn *c)
+{
+	if (!c)
+		return;
+	c->state = CONN_IDLE;
+	/* A pipelining client may have sent its next request already. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		arm(c);
+}
+
+int http_conns_sweep(struct http_worker *w)
+{
+	struct http_conn *c, *next;
+
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		if (conn_closed(c))
+			conn_free(w, c);
+	}
+	return w->nconns;
+}
