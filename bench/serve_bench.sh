@@ -17,7 +17,6 @@
 # Usage: BUILD=build-bench [QUICK=1] bench/serve_bench.sh
 # Knobs: SERVE_ROUNDS, SERVE_DURATION (wrk -d, seconds), EST_N (enrollment
 # tokens and CSRs prepared), STORE_N (synthetic certificates), RETIRE_N,
-# NODELAY_DIAG (auto|0|1: extra EST rounds with bench/nodelay_shim.c).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +30,6 @@ else
 	ROUNDS=${SERVE_ROUNDS:-3} DUR=${SERVE_DURATION:-10} EST_N=${EST_N:-150000}
 	STORE_N=${STORE_N:-1000000} RETIRE_N=${RETIRE_N:-5}
 fi
-NODELAY_DIAG=${NODELAY_DIAG:-auto}
 WRK=(wrk -t2 -c16 "-d${DUR}s" --latency)
 CONNS=16
 CLASS=bench-p256
@@ -122,11 +120,11 @@ stop_pid() {
 	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
 	PIDS=("${keep[@]}")
 }
-# start_devtrust HTTPS_PORT HTTP_PORT [LD_PRELOAD]: sets DT_PID, DT_START_MS
+# start_devtrust HTTPS_PORT HTTP_PORT: sets DT_PID, DT_START_MS
 start_devtrust() {
 	local t0
 	t0=$(now_ns)
-	env ${3:+LD_PRELOAD="$3"} "$BIN" --data "$DATA" serve --listen "127.0.0.1:$1" \
+	"$BIN" --data "$DATA" serve --listen "127.0.0.1:$1" \
 		--listen-http "127.0.0.1:$2" 2>>"$LOG" &
 	DT_PID=$!
 	PIDS+=("$DT_PID")
@@ -163,7 +161,6 @@ t0=$(now_ns)
 read -r -a SSL_LIBS <<<"$(pkg-config --libs openssl)"
 cc -std=c11 -D_DEFAULT_SOURCE -O2 -Wall -Wextra -o "$WORK/serve_csrs" bench/serve_csrs.c \
 	"${SSL_LIBS[@]}" -lpthread
-cc -shared -fPIC -O2 -Wall -Wextra -o "$WORK/nodelay_shim.so" bench/nodelay_shim.c -ldl
 "$BIN" --data "$DATA" init --org BenchOrg --public-url "http://127.0.0.1:1" >/dev/null
 "$BIN" --data "$DATA" class add "$CLASS" --ca default --key-types ec-p256 >/dev/null
 # est-*: the EST load; probe-*: enrolled by curl for OCSP and retirement;
@@ -241,9 +238,6 @@ wrk -t1 -c1 -d1s "http://127.0.0.1:$P_HTTP/healthz" >"$WORK/probe-plain.txt" 2>&
 lat_tls=$(to_ms "$(awk '$1 == "Latency" { print $2 }' "$WORK/probe-tls.txt")")
 lat_plain=$(to_ms "$(awk '$1 == "Latency" { print $2 }' "$WORK/probe-plain.txt")")
 echo "one keep-alive connection, GET /healthz: HTTPS listener ${lat_tls} ms, HTTP listener ${lat_plain} ms per request"
-if [ "$NODELAY_DIAG" = auto ]; then
-	NODELAY_DIAG=$(awk -v l="$lat_tls" 'BEGIN { print (l >= 20 ? 1 : 0) }')
-fi
 
 # ---------------------------------------------------------------- 4b. OCSP
 echo
@@ -407,14 +401,9 @@ est_round() {
 	EST_TOTAL_200=$((EST_TOTAL_200 + ok200)) EST_TOTAL_STORED=$((EST_TOTAL_STORED + stored))
 }
 EST_TOTAL_200=0 EST_TOTAL_STORED=0
-: >"$WORK/r.cf" ; : >"$WORK/r.cfdb" ; : >"$WORK/r.est" ; : >"$WORK/r.estnd"
+: >"$WORK/r.cf" ; : >"$WORK/r.cfdb" ; : >"$WORK/r.est"
 : >"$WORK/p.cf" ; : >"$WORK/p.est"
 cf_bad=0 cfdb_rows=0 cfdb_200=0
-if [ "$NODELAY_DIAG" = 1 ]; then
-	P_ND_HTTPS=$(pick_port) P_ND_HTTP=$(pick_port)
-	echo "diagnostic: the HTTPS listener takes ${lat_tls} ms per keep-alive request; rounds 'devtrust, TCP_NODELAY shim'" \
-		"run a second server on the same data dir with bench/nodelay_shim.c preloaded (started for the round only)"
-fi
 for r in $(seq "$ROUNDS"); do
 	echo "round $r"
 	if [ -n "$CF_PID" ]; then
@@ -437,20 +426,14 @@ for r in $(seq "$ROUNDS"); do
 		cfdb_rows=$((cfdb_rows + $(cf_rows) - b))
 		cfdb_200=$((cfdb_200 + $(lua_field "$WORK/wrk.out" status200)))
 	fi
-	if [ "$NODELAY_DIAG" = 1 ]; then
-		start_devtrust "$P_ND_HTTPS" "$P_ND_HTTP" "$WORK/nodelay_shim.so"
-		est_round "devtrust, TCP_NODELAY shim" "$P_ND_HTTPS"
-		echo "$WRK_RPS" >>"$WORK/r.estnd"
-		stop_pid "$DT_PID"
-	fi
 done
 EST_HWM=$(rss_kb "$MAIN_PID" VmHWM)
-m_cf=$(median <"$WORK/r.cf") m_cfdb=$(median <"$WORK/r.cfdb") m_est=$(median <"$WORK/r.est") m_estnd=$(median <"$WORK/r.estnd")
+m_cf=$(median <"$WORK/r.cf") m_cfdb=$(median <"$WORK/r.cfdb") m_est=$(median <"$WORK/r.est")
 r_est=$(ratio "$m_est" "$m_cf")
 echo "median of $ROUNDS: cfssl $(fmt "$m_cf") req/s (p99 $(median <"$WORK/p.cf") ms), cfssl with sqlite $(fmt "$m_cfdb") req/s," \
-	"devtrust $(fmt "$m_est") req/s (p99 $(median <"$WORK/p.est") ms)$( [ "$NODELAY_DIAG" = 1 ] && echo ", devtrust with the TCP_NODELAY shim $(fmt "$m_estnd") req/s")"
+	"devtrust $(fmt "$m_est") req/s (p99 $(median <"$WORK/p.est") ms)"
 echo "ratio devtrust/cfssl $r_est: goal >= $EST_GOAL $(verdict "$r_est" "$EST_GOAL" ge);" \
-	"devtrust/cfssl-with-sqlite $(ratio "$m_est" "$m_cfdb")$( [ "$NODELAY_DIAG" = 1 ] && echo "; with the shim: devtrust/cfssl $(ratio "$m_estnd" "$m_cf")")"
+	"devtrust/cfssl-with-sqlite $(ratio "$m_est" "$m_cfdb")"
 echo "store check: $EST_TOTAL_200 certificates answered with 200, $EST_TOTAL_STORED stored for est-* devices:" \
 	"$( [ $est_ok = 1 ] && echo 'every 200 is in the store' || echo 'MISMATCH (see the rounds)')$( [ $est_exhausted = 1 ] && echo ', TOKENS RAN OUT in some round: raise EST_N')" \
 	"($((EST_FROM - 1)) of $EST_N prepared tokens used);" \

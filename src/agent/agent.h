@@ -58,6 +58,10 @@ struct ag_error {
 /* Sets e (if not NULL) and returns code. */
 enum ag_code ag_fail(struct ag_error *e, enum ag_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Like ag_fail, with the formatted text put before e's current message:
+ * ag_fail_context(e, rc, "cacerts refused: ") gives "cacerts refused: <why>". */
+enum ag_code ag_fail_context(struct ag_error *e, enum ag_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Appends OpenSSL's first queued error (or nothing) to e->msg and clears the queue. */
 void ag_fail_ssl(struct ag_error *e);
 /* One line "devtrust-agent: ..." on stderr. Never pass a token or a key. */
@@ -134,6 +138,8 @@ AG_MUST_USE enum ag_code ag_write_new(const char *path, const void *data, size_t
 AG_MUST_USE enum ag_code ag_replace_file(const char *path, const void *data, size_t len, int mode,
 					 struct ag_error *e);
 AG_MUST_USE enum ag_code ag_fsync_dir(const char *dir, struct ag_error *e);
+/* The directory part of path into dir ("." when there is none); returns the last part. */
+const char *ag_path_split(const char *path, char *dir, size_t cap);
 /* dst = dir "/" name, refused if it does not fit. */
 AG_MUST_USE enum ag_code ag_join(char *dst, size_t cap, const char *dir, const char *name,
 				 struct ag_error *e);

@@ -274,12 +274,9 @@ enum ag_code ag_config_set(struct ag_config *c, const char *key, const char *val
 	case K_FRACTION:
 		return set_fraction(&c->renew_at, value, e);
 	case K_DURATION:
-		if ((rc = ag_duration_parse(value, &d, e)) != AG_OK) {
-			/* Name the setting: "duration 'x'" alone does not say which. */
-			char why[AG_ERR_MSG];
-			snprintf(why, sizeof(why), "%s", e ? e->msg : "");
-			return ag_fail(e, rc, "%s: %s", s->name, why);
-		}
+		/* Name the setting: "duration 'x'" alone does not say which. */
+		if ((rc = ag_duration_parse(value, &d, e)) != AG_OK)
+			return ag_fail_context(e, rc, "%s: ", s->name);
 		if (d == 0 && !s->zero_ok)
 			return ag_fail(e, AG_E_CONFIG, "%s must be longer than 0", s->name);
 		memcpy(base + s->off, &d, sizeof(d));
@@ -319,11 +316,8 @@ static enum ag_code parse_line(struct ag_config *c, char *line, const char *sour
 	*end = '\0';
 	if (*key == '\0')
 		return ag_fail(e, AG_E_CONFIG, "%s line %d: no key before '='", source, lineno);
-	if ((rc = ag_config_set(c, key, val, e)) != AG_OK) {
-		char why[AG_ERR_MSG];
-		snprintf(why, sizeof(why), "%s", e ? e->msg : "");
-		return ag_fail(e, rc, "%s line %d: %s", source, lineno, why);
-	}
+	if ((rc = ag_config_set(c, key, val, e)) != AG_OK)
+		return ag_fail_context(e, rc, "%s line %d: ", source, lineno);
 	return AG_OK;
 }
 

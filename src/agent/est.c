@@ -480,7 +480,6 @@ static enum ag_code enroll_in(struct ag_ctx *x, struct session *s, enum ag_mode 
 	struct ag_set set;
 	unsigned allowed = 0, type = 0;
 	int changed = 0;
-	char why[AG_ERR_MSG];
 	enum ag_code rc;
 
 	memset(&set, 0, sizeof(set));
@@ -496,8 +495,7 @@ static enum ag_code enroll_in(struct ag_ctx *x, struct session *s, enum ag_mode 
 	    (rc = post_csr(x, s, mode, set.key, &set.cert, e)) != AG_OK)
 		goto out;
 	if ((rc = ag_verify_cert(x->anchors, bundle, set.cert, &set.chain, e)) != AG_OK) {
-		snprintf(why, sizeof(why), "%s", e->msg);
-		rc = ag_fail(e, rc, "issued certificate refused: %s", why);
+		rc = ag_fail_context(e, rc, "issued certificate refused: ");
 		goto out;
 	}
 	if ((rc = ag_install(&x->cfg, x->anchors, &set, e)) != AG_OK ||
@@ -567,13 +565,10 @@ enum ag_code ag_est_cacerts(struct ag_ctx *x, int *changed, struct ag_error *e)
 static enum ag_code rebootstrap(struct ag_ctx *x, const char *why, struct ag_error *e)
 {
 	enum ag_mode mode;
-	char reason[AG_ERR_MSG];
 	enum ag_code rc;
 
-	if ((rc = ag_bootstrap_mode(x, &mode, e)) != AG_OK) {
-		snprintf(reason, sizeof(reason), "%s", e->msg);
-		return ag_fail(e, rc, "%s, and %s", why, reason);
-	}
+	if ((rc = ag_bootstrap_mode(x, &mode, e)) != AG_OK)
+		return ag_fail_context(e, rc, "%s, and ", why);
 	ag_log("%s: enrolling again with the %s", why,
 	       mode == AG_MODE_IDEVID ? "IDevID" : "enrollment token");
 	snprintf(x->st.note, sizeof(x->st.note), "%s: enrolled again with the %s", why,

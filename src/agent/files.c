@@ -112,8 +112,7 @@ enum ag_code ag_fsync_dir(const char *dir, struct ag_error *e)
 	return rc;
 }
 
-/* The directory part of path ("." when there is none). */
-static void dir_of(const char *path, char *dir, size_t cap)
+const char *ag_path_split(const char *path, char *dir, size_t cap)
 {
 	const char *slash = strrchr(path, '/');
 
@@ -123,6 +122,7 @@ static void dir_of(const char *path, char *dir, size_t cap)
 		snprintf(dir, cap, "/");
 	else
 		snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+	return slash ? slash + 1 : path;
 }
 
 enum ag_code ag_replace_file(const char *path, const void *data, size_t len, int mode,
@@ -144,7 +144,7 @@ enum ag_code ag_replace_file(const char *path, const void *data, size_t len, int
 		unlink(tmp);
 		return rc;
 	}
-	dir_of(path, dir, sizeof(dir));
+	ag_path_split(path, dir, sizeof(dir));
 	return ag_fsync_dir(dir, e);
 }
 

@@ -68,12 +68,14 @@ static long link_gen(const char *state_dir, const char *name)
 {
 	char path[AG_MAX_PATH + 16], target[64];
 	ssize_t n;
+	long gen;
 
 	if (ag_join(path, sizeof(path), state_dir, name, NULL) != AG_OK ||
 	    (n = readlink(path, target, sizeof(target) - 1)) <= 0)
 		return 0;
 	target[n] = '\0';
-	return gen_number(target) > 0 ? gen_number(target) : 0;
+	gen = gen_number(target);
+	return gen > 0 ? gen : 0;
 }
 
 static enum ag_code switch_link(const char *dir, const char *name, const char *target,
@@ -252,19 +254,6 @@ static enum ag_code check_link_path(const char *path, struct ag_error *e)
 	return AG_OK;
 }
 
-static void split_path(const char *path, char *dir, size_t dcap, const char **base)
-{
-	const char *slash = strrchr(path, '/');
-
-	*base = slash ? slash + 1 : path;
-	if (!slash)
-		snprintf(dir, dcap, ".");
-	else if (slash == path)
-		snprintf(dir, dcap, "/");
-	else
-		snprintf(dir, dcap, "%.*s", (int)(slash - path), path);
-}
-
 /* path -> STATE/current/name, if it does not point there already. */
 static enum ag_code stable_link(const struct ag_config *c, const char *path, const char *name,
 				struct ag_error *e)
@@ -280,7 +269,7 @@ static enum ag_code stable_link(const struct ag_config *c, const char *path, con
 	n = readlink(path, now, sizeof(now) - 1);
 	if (n > 0 && (size_t)n == strlen(target) && memcmp(now, target, (size_t)n) == 0)
 		return AG_OK;
-	split_path(path, dir, sizeof(dir), &base);
+	base = ag_path_split(path, dir, sizeof(dir));
 	if ((rc = switch_link(dir, base, target, e)) != AG_OK)
 		return rc;
 	return ag_fsync_dir(dir, e);
@@ -332,7 +321,6 @@ static enum ag_code verify_written(const struct ag_config *c, const char *name,
 				   struct ag_error *e)
 {
 	struct ag_set got;
-	char why[AG_ERR_MSG];
 	enum ag_code rc;
 
 	if ((rc = load_set(c, name, &got, e)) != AG_OK)
@@ -342,8 +330,7 @@ static enum ag_code verify_written(const struct ag_config *c, const char *name,
 		rc = ag_fail(e, AG_E_LOCAL, "%s/%s does not read back as written", c->state_dir,
 			     name);
 	} else if ((rc = ag_verify_cert(anchors, got.chain, got.cert, NULL, e)) != AG_OK) {
-		snprintf(why, sizeof(why), "%s", e->msg);
-		rc = ag_fail(e, rc, "new certificate not installed: %s", why);
+		rc = ag_fail_context(e, rc, "new certificate not installed: ");
 	}
 	ag_set_free(&got);
 	return rc;

@@ -25,6 +25,26 @@ enum ag_code ag_fail(struct ag_error *e, enum ag_code code, const char *fmt, ...
 	return code;
 }
 
+enum ag_code ag_fail_context(struct ag_error *e, enum ag_code code, const char *fmt, ...)
+{
+	char inner[AG_ERR_MSG];
+	va_list ap;
+	size_t n;
+
+	if (!e)
+		return code;
+	snprintf(inner, sizeof(inner), "%s", e->msg);
+	e->code = code;
+	e->http_status = 0;
+	e->retry_after = 0;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	n = strlen(e->msg);
+	snprintf(e->msg + n, sizeof(e->msg) - n, "%s", inner);
+	return code;
+}
+
 void ag_fail_ssl(struct ag_error *e)
 {
 	unsigned long code = ERR_peek_error();

@@ -154,13 +154,13 @@ static enum ag_code cmd_enroll(struct ag_ctx *x, int force, struct ag_error *e)
 	int valid;
 	enum ag_code rc;
 
-	if (x->cur.cert && !force && ag_cert_times(x->cur.cert, &nb, &na) && na > time(NULL)) {
+	valid = x->cur.cert && ag_cert_times(x->cur.cert, &nb, &na) && na > time(NULL);
+	if (valid && !force) {
 		printf("already enrolled: ");
 		print_installed(x);
 		printf("(renew with 'devtrust-agent renew'; enroll again with --force)\n");
 		return AG_OK;
 	}
-	valid = x->cur.cert && ag_cert_times(x->cur.cert, &nb, &na) && na > time(NULL);
 	if ((rc = ag_bootstrap_mode(x, &mode, e)) == AG_OK &&
 	    (rc = ag_est_enroll(x, mode, e)) == AG_OK) {
 		printf("enrolled: ");

@@ -137,25 +137,14 @@ enum ag_code ag_certs_pem(STACK_OF(X509) * certs, char **out, size_t *len, struc
 enum ag_code ag_key_pem(EVP_PKEY *key, char **out, size_t *len, struct ag_error *e)
 {
 	BIO *bio = BIO_new(BIO_s_secmem());
-	char *data = NULL;
-	long n;
-	enum ag_code rc = AG_OK;
+	enum ag_code rc;
 
 	*out = NULL;
 	*len = 0;
-	if (!bio || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1) {
+	if (!bio || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1)
 		rc = ag_fail(e, AG_E_LOCAL, "cannot encode the private key as PEM");
-		goto out;
-	}
-	n = BIO_get_mem_data(bio, &data);
-	if (n <= 0 || !(*out = malloc((size_t)n + 1))) {
-		rc = ag_fail(e, AG_E_LOCAL, "out of memory");
-		goto out;
-	}
-	memcpy(*out, data, (size_t)n);
-	(*out)[n] = '\0';
-	*len = (size_t)n;
-out:
+	else
+		rc = bio_string(bio, out, len, e);
 	BIO_free(bio); /* a secure-memory BIO wipes its buffer */
 	return rc;
 }

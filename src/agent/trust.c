@@ -5,6 +5,7 @@
  * it verifies against it: its TLS chain, a cacerts bundle, a new certificate.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -15,17 +16,6 @@
 
 #include "agent/agent.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 enum ag_code ag_pin_parse(const char *s, unsigned char pin[32], struct ag_error *e)
 {
 	size_t n = 0;
@@ -34,7 +24,7 @@ enum ag_code ag_pin_parse(const char *s, unsigned char pin[32], struct ag_error 
 	if (strncmp(s, "sha256:", 7) != 0)
 		goto bad;
 	for (s += 7; *s; s++) {
-		int v = hexval(*s);
+		int v = OPENSSL_hexchar2int((unsigned char)*s);
 		if (*s == ':')
 			continue;
 		if (v < 0 || n >= 64)
@@ -214,7 +204,7 @@ static int is_anchor(STACK_OF(X509) * anchors, X509 *x)
 
 enum ag_code ag_bundle_check(STACK_OF(X509) * anchors, STACK_OF(X509) * bundle, struct ag_error *e)
 {
-	char subj[256], why[AG_ERR_MSG];
+	char subj[256];
 	enum ag_code rc;
 
 	if (sk_X509_num(bundle) < 1)
@@ -230,10 +220,8 @@ enum ag_code ag_bundle_check(STACK_OF(X509) * anchors, STACK_OF(X509) * bundle, 
 				       subj);
 		if (is_anchor(anchors, x))
 			continue;
-		if ((rc = ag_verify_cert(anchors, bundle, x, NULL, e)) != AG_OK) {
-			snprintf(why, sizeof(why), "%s", e->msg);
-			return ag_fail(e, rc, "cacerts refused: %s", why);
-		}
+		if ((rc = ag_verify_cert(anchors, bundle, x, NULL, e)) != AG_OK)
+			return ag_fail_context(e, rc, "cacerts refused: ");
 	}
 	return AG_OK;
 }
@@ -281,6 +269,15 @@ out:
 	return ok;
 }
 
+/* *anchor = x, with a reference of its own. */
+static enum ag_code keep_anchor(X509 *x, X509 **anchor, struct ag_error *e)
+{
+	if (X509_up_ref(x) != 1)
+		return ag_fail(e, AG_E_LOCAL, "out of memory");
+	*anchor = x;
+	return AG_OK;
+}
+
 enum ag_code ag_anchor_from_pin(const struct ag_config *c, STACK_OF(X509) * cacerts,
 				STACK_OF(X509) * tls_chain, X509 **anchor, struct ag_error *e)
 {
@@ -299,10 +296,7 @@ enum ag_code ag_anchor_from_pin(const struct ag_config *c, STACK_OF(X509) * cace
 				       "pin sha256:%s names a certificate that is "
 				       "not a CA",
 				       hex);
-		if (X509_up_ref(x) != 1)
-			return ag_fail(e, AG_E_LOCAL, "out of memory");
-		*anchor = x;
-		return AG_OK;
+		return keep_anchor(x, anchor, e);
 	}
 	/* The pin names a certificate of the server's TLS chain: the connection
 	 * was authentic, so its /cacerts root is (RFC 7030 section 4.1.1). */
@@ -314,10 +308,7 @@ enum ag_code ag_anchor_from_pin(const struct ag_config *c, STACK_OF(X509) * cace
 				       "pin sha256:%s matches the server's TLS chain, but /cacerts "
 				       "has no single root that the TLS chain verifies against",
 				       hex);
-		if (X509_up_ref(root) != 1)
-			return ag_fail(e, AG_E_LOCAL, "out of memory");
-		*anchor = root;
-		return AG_OK;
+		return keep_anchor(root, anchor, e);
 	}
 	return ag_fail(e, AG_E_TRUST,
 		       "no certificate of the server matches pin sha256:%s (neither in /cacerts "

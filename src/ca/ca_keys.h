@@ -28,6 +28,15 @@ DT_MUST_USE dt_code ca_sign_with_key(EVP_PKEY *key, X509 *x, struct dt_error *er
 DT_MUST_USE dt_code ca_signer_adopt(struct dt_ctx *ctx, const char *name, EVP_PKEY *key, X509 *cert,
 				    const struct ca_signer **out, struct dt_error *err);
 
+/* CA name's row from the store, calloc'ed: the caller frees it. */
+DT_MUST_USE dt_code ca_row_read(struct dt_ctx *ctx, const char *name, struct store_ca **out,
+				struct dt_error *err);
+/* The certificate that is exactly der (no trailing bytes), or NULL (ocsp_sign.c). */
+X509 *ca_der_cert(const unsigned char *der, size_t len);
+/* cert's serial as dt_cert_info writes it: 32 lower-case hex digits, at least (ocsp_sign.c). */
+DT_MUST_USE dt_code ca_cert_serial_hex(const X509 *cert, char serial[DT_SERIAL_HEX_BUF],
+				       struct dt_error *err);
+
 /* Delegated OCSP signers, cached in the keyring beside the CA keys under their own entry
  * names ("<ca>#ocsp"). A renewal swaps an entry while workers may still sign with the
  * old signer, so these are counted references: ca_signer_find_ref takes one (NULL when

@@ -4,6 +4,7 @@
  * CRL numbers come from the store and are committed before the CRL is built,
  * so a number is never reused, even after a crash.
  */
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
@@ -42,17 +43,6 @@ static dt_code reason_exts(struct crl_build *b)
 		ASN1_ENUMERATED_free(e);
 	}
 	return DT_OK;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Adds one entry; serial is hex text of at most 20 octets. */
@@ -94,7 +84,8 @@ static int add_cert_entry(void *arg, const struct store_revoked *rv)
 		return 1;
 	}
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(rv->serial[2 * i]), lo = hexval(rv->serial[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)rv->serial[2 * i]),
+		    lo = OPENSSL_hexchar2int((unsigned char)rv->serial[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			b->rc = dt_fail(b->err, DT_ERR_INTERNAL, "stored serial '%s' is malformed",
 					rv->serial);

@@ -190,14 +190,40 @@ void ca_keyring_free(struct ca_keyring *k)
 
 struct ca_read_job {
 	const char *name;
-	struct store_ca ca;
+	struct store_ca *ca;
 };
 
 static dt_code read_ca_job(struct store_txn *txn, void *arg, struct dt_error *err)
 {
 	struct ca_read_job *j = arg;
 
-	return txn->ops->ca_get(txn, j->name, &j->ca, err);
+	return txn->ops->ca_get(txn, j->name, j->ca, err);
+}
+
+dt_code ca_row_read(struct dt_ctx *ctx, const char *name, struct store_ca **out,
+		    struct dt_error *err)
+{
+	struct ca_read_job job = {name, calloc(1, sizeof(struct store_ca))};
+	dt_code rc;
+
+	*out = NULL;
+	if (!job.ca)
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	if ((rc = store_read(ctx->store, read_ca_job, &job, err)) != DT_OK) {
+		free(job.ca);
+		return rc;
+	}
+	*out = job.ca;
+	return DT_OK;
+}
+
+/* The entry's index in the keyring, or -1 (keys_mu held). */
+static int find_locked(struct dt_ctx *ctx, const char *entry)
+{
+	for (int i = 0; ctx->keys && i < ctx->keys->n; i++)
+		if (strcmp(ctx->keys->items[i]->name, entry) == 0)
+			return i;
+	return -1;
 }
 
 /* Signs a fixed message and verifies it with the certificate's public key. */
@@ -222,29 +248,25 @@ static int self_test(const struct ca_signer *s)
 dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
 		      const struct ca_signer **out, struct dt_error *err)
 {
-	struct ca_read_job *job = NULL;
+	struct store_ca *row = NULL;
 	const struct ca_signer *cached = NULL;
 	const unsigned char *p;
 	char file[DT_ID_BUF + 8];
 	X509 *cert = NULL;
-	int revoked = 0;
+	int i, revoked = 0;
 	dt_code rc = DT_OK;
 
 	*out = NULL;
 	pthread_mutex_lock(&ctx->keys_mu);
-	for (int i = 0; ctx->keys && i < ctx->keys->n; i++)
-		if (strcmp(ctx->keys->items[i]->name, name) == 0) {
-			cached = ctx->keys->items[i];
-			revoked = ctx->keys->items[i]->revoked;
-		}
+	if ((i = find_locked(ctx, name)) >= 0) {
+		cached = ctx->keys->items[i];
+		revoked = ctx->keys->items[i]->revoked;
+	}
 	pthread_mutex_unlock(&ctx->keys_mu);
 	if (!cached) {
-		if (!(job = calloc(1, sizeof(*job))))
-			return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-		job->name = name;
-		if ((rc = store_read(ctx->store, read_ca_job, job, err)) != DT_OK)
-			goto out;
-		revoked = job->ca.info.revoked;
+		if ((rc = ca_row_read(ctx, name, &row, err)) != DT_OK)
+			return rc;
+		revoked = row->info.revoked;
 	}
 	if (revoked && use == CA_USE_ISSUE) {
 		rc = dt_fail(err, DT_ERR_STATE, "CA '%s' is revoked and cannot issue", name);
@@ -254,8 +276,8 @@ dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
 		*out = cached;
 		goto out;
 	}
-	p = job->ca.cert;
-	if (!(cert = d2i_X509(NULL, &p, (long)job->ca.cert_len))) {
+	p = row->cert;
+	if (!(cert = d2i_X509(NULL, &p, (long)row->cert_len))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "the stored certificate of CA '%s' is damaged",
 			     name);
 		goto out;
@@ -267,7 +289,7 @@ dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
 		ca_keyring_mark_revoked(ctx, name);
 out:
 	X509_free(cert);
-	free(job);
+	free(row);
 	return rc;
 }
 
@@ -300,15 +322,6 @@ out:
 }
 
 /* ---- Delegated OCSP signers (ocsp_sign.c): keyring entries "<ca>#ocsp" ---- */
-
-/* The entry's index in the keyring, or -1 (keys_mu held). */
-static int find_locked(struct dt_ctx *ctx, const char *entry)
-{
-	for (int i = 0; ctx->keys && i < ctx->keys->n; i++)
-		if (strcmp(ctx->keys->items[i]->name, entry) == 0)
-			return i;
-	return -1;
-}
 
 const struct ca_signer *ca_signer_find_ref(struct dt_ctx *ctx, const char *entry)
 {

@@ -38,31 +38,14 @@ dt_code ca_ocsp_lifetime_check(int64_t *lifetime_s, struct dt_error *err)
 	return DT_OK;
 }
 
-static X509 *der_cert(const unsigned char *der, size_t len)
-{
-	const unsigned char *p = der;
-	X509 *x = len ? d2i_X509(NULL, &p, (long)len) : NULL;
-
-	if (x && p != der + len) {
-		X509_free(x);
-		x = NULL;
-	}
-	return x;
-}
-
 static dt_code signer_info(const char *ca, const X509 *cert, int64_t ca_not_after,
 			   struct dt_ocsp_signer_info *out, struct dt_error *err)
 {
-	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-	char *hex = bn ? BN_bn2hex(bn) : NULL;
 	dt_code rc;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->ca, sizeof(out->ca), "%s", ca);
-	rc = hex ? dt_serial_normalize(hex, out->serial, err)
-		 : dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-	OPENSSL_free(hex);
-	BN_free(bn);
+	rc = ca_cert_serial_hex(cert, out->serial, err);
 	ca_fingerprint(cert, out->fingerprint);
 	out->not_before = ca_asn1_time(X509_get0_notBefore(cert));
 	out->not_after = ca_asn1_time(X509_get0_notAfter(cert));
@@ -70,56 +53,26 @@ static dt_code signer_info(const char *ca, const X509 *cert, int64_t ca_not_afte
 	return rc;
 }
 
-struct row_job {
-	const char *name;
-	struct store_ca ca;
-};
-
-static dt_code row_job(struct store_txn *txn, void *arg, struct dt_error *err)
-{
-	struct row_job *j = arg;
-
-	return txn->ops->ca_get(txn, j->name, &j->ca, err);
-}
-
-static dt_code read_row(struct dt_ctx *ctx, const char *name, struct row_job **out,
-			struct dt_error *err)
-{
-	struct row_job *j = calloc(1, sizeof(*j));
-	dt_code rc;
-
-	*out = NULL;
-	if (!j)
-		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-	j->name = name;
-	if ((rc = store_read(ctx->store, row_job, j, err)) != DT_OK) {
-		free(j);
-		return rc;
-	}
-	*out = j;
-	return DT_OK;
-}
-
 dt_code dt_ca_ocsp_signer(struct dt_ctx *ctx, const char *ca, struct dt_ocsp_signer_info *out,
 			  struct dt_error *err)
 {
-	struct row_job *j = NULL;
+	struct store_ca *row = NULL;
 	X509 *cert = NULL;
 	dt_code rc;
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = dt_check_name("CA name", ca, err)) != DT_OK ||
-	    (rc = read_row(ctx, ca, &j, err)) != DT_OK)
+	    (rc = ca_row_read(ctx, ca, &row, err)) != DT_OK)
 		return rc;
-	if (j->ca.ocsp_cert_len == 0)
+	if (row->ocsp_cert_len == 0)
 		rc = dt_fail(err, DT_ERR_NOT_FOUND, "CA '%s' has no OCSP signer", ca);
-	else if (!(cert = der_cert(j->ca.ocsp_cert, j->ca.ocsp_cert_len)))
+	else if (!(cert = ca_der_cert(row->ocsp_cert, row->ocsp_cert_len)))
 		rc = dt_fail(err, DT_ERR_INTERNAL, "the stored OCSP signer of CA '%s' is damaged",
 			     ca);
 	else
-		rc = signer_info(ca, cert, j->ca.info.not_after, out, err);
+		rc = signer_info(ca, cert, row->info.not_after, out, err);
 	X509_free(cert);
-	free(j);
+	free(row);
 	return rc;
 }
 
@@ -165,7 +118,7 @@ static dt_code swap_job(struct store_txn *txn, void *arg, struct dt_error *err)
 static void old_key_file(struct dt_ctx *ctx, const char *name, const struct store_ca *seen,
 			 char file[CA_KEY_FILE_BUF])
 {
-	X509 *old = der_cert(seen->ocsp_cert, seen->ocsp_cert_len);
+	X509 *old = ca_der_cert(seen->ocsp_cert, seen->ocsp_cert_len);
 
 	file[0] = '\0';
 	if (old && ca_ocsp_key_file(ctx, name, old, file, CA_KEY_FILE_BUF, NULL) != DT_OK)
@@ -186,7 +139,7 @@ static void remove_key_file(struct dt_ctx *ctx, const char *file)
 dt_code dt_ca_ocsp_renew(struct dt_ctx *ctx, const char *ca, int64_t lifetime_s,
 			 struct dt_ocsp_signer_info *out, struct dt_error *err)
 {
-	struct row_job *row = NULL;
+	struct store_ca *row = NULL;
 	struct swap_job *job = NULL;
 	struct dt_ocsp_signer_info prev;
 	const struct ca_signer *issuer = NULL;
@@ -200,27 +153,27 @@ dt_code dt_ca_ocsp_renew(struct dt_ctx *ctx, const char *ca, int64_t lifetime_s,
 	memset(out, 0, sizeof(*out));
 	memset(&prev, 0, sizeof(prev));
 	if ((rc = dt_check_name("CA name", ca, err)) != DT_OK ||
-	    (rc = read_row(ctx, ca, &row, err)) != DT_OK)
+	    (rc = ca_row_read(ctx, ca, &row, err)) != DT_OK)
 		return rc;
-	if (row->ca.info.revoked) {
+	if (row->info.revoked) {
 		rc = dt_fail(err, DT_ERR_STATE,
 			     "CA '%s' is revoked: it signs nothing new, so its OCSP signer is not "
 			     "renewed",
 			     ca);
 		goto out;
 	}
-	if (row->ca.info.not_after <= dt_now() + CA_BACKDATE_S) {
+	if (row->info.not_after <= dt_now() + CA_BACKDATE_S) {
 		rc = dt_fail(err, DT_ERR_STATE,
 			     "CA '%s' has expired: a signer it issues now would not be valid", ca);
 		goto out;
 	}
-	if (row->ca.ocsp_cert_len) {
-		if (!(current = der_cert(row->ca.ocsp_cert, row->ca.ocsp_cert_len))) {
+	if (row->ocsp_cert_len) {
+		if (!(current = ca_der_cert(row->ocsp_cert, row->ocsp_cert_len))) {
 			rc = dt_fail(err, DT_ERR_INTERNAL,
 				     "the stored OCSP signer of CA '%s' is damaged", ca);
 			goto out;
 		}
-		if ((rc = signer_info(ca, current, row->ca.info.not_after, &prev, err)) != DT_OK)
+		if ((rc = signer_info(ca, current, row->info.not_after, &prev, err)) != DT_OK)
 			goto out;
 		/* The lifetime the current one was made with, unless told otherwise (within
 		 * the bounds: a signer from elsewhere may have any validity). */
@@ -239,7 +192,7 @@ dt_code dt_ca_ocsp_renew(struct dt_ctx *ctx, const char *ca, int64_t lifetime_s,
 	if ((rc = ca_ocsp_signer_create(ctx, ca, issuer, lifetime_s, 1, &key, &cert, file, err)) !=
 	    DT_OK)
 		goto out;
-	if ((rc = signer_info(ca, cert, row->ca.info.not_after, out, err)) != DT_OK)
+	if ((rc = signer_info(ca, cert, row->info.not_after, out, err)) != DT_OK)
 		goto out;
 	if ((der_len = i2d_X509(cert, &der)) <= 0 || der_len > STORE_CA_DER_MAX) {
 		rc =
@@ -250,10 +203,10 @@ dt_code dt_ca_ocsp_renew(struct dt_ctx *ctx, const char *ca, int64_t lifetime_s,
 		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	old_key_file(ctx, ca, &row->ca, old_file);
+	old_key_file(ctx, ca, row, old_file);
 	job->name = ca;
 	job->actor = ctx->actor;
-	job->seen = &row->ca;
+	job->seen = row;
 	job->der = der;
 	job->len = (size_t)der_len;
 	job->info = out;
@@ -320,7 +273,7 @@ static int collect(void *arg, const struct store_ca *ca)
 		j->items = more;
 		j->cap = cap;
 	}
-	if (!(cert = der_cert(ca->ocsp_cert, ca->ocsp_cert_len)))
+	if (!(cert = ca_der_cert(ca->ocsp_cert, ca->ocsp_cert_len)))
 		return 0; /* reported when someone asks it for OCSP */
 	snprintf(j->items[j->n].name, sizeof(j->items[j->n].name), "%s", ca->info.name);
 	j->items[j->n].renew_at =

@@ -151,22 +151,10 @@ dt_code ca_certid_match(const unsigned char *der, size_t len, OCSP_CERTID *const
 	return DT_OK;
 }
 
-struct signer_row_job {
-	const char *name;
-	struct store_ca ca;
-};
-
-static dt_code signer_row_job(struct store_txn *txn, void *arg, struct dt_error *err)
-{
-	struct signer_row_job *j = arg;
-
-	return txn->ops->ca_get(txn, j->name, &j->ca, err);
-}
-
-static X509 *der_cert(const unsigned char *der, size_t len)
+X509 *ca_der_cert(const unsigned char *der, size_t len)
 {
 	const unsigned char *p = der;
-	X509 *x = d2i_X509(NULL, &p, (long)len);
+	X509 *x = len ? d2i_X509(NULL, &p, (long)len) : NULL;
 
 	if (x && p != der + len) {
 		X509_free(x);
@@ -175,20 +163,28 @@ static X509 *der_cert(const unsigned char *der, size_t len)
 	return x;
 }
 
-dt_code ca_ocsp_renewed_key_file(const char *name, const X509 *cert, char *file, size_t cap,
-				 struct dt_error *err)
+dt_code ca_cert_serial_hex(const X509 *cert, char serial[DT_SERIAL_HEX_BUF], struct dt_error *err)
 {
-	char serial[DT_SERIAL_HEX_BUF];
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
 	char *hex = bn ? BN_bn2hex(bn) : NULL;
 	dt_code rc;
 
-	/* CA names have no '.', so no CA's own key file can take this name. */
 	rc = hex ? dt_serial_normalize(hex, serial, err)
 		 : dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	OPENSSL_free(hex);
 	BN_free(bn);
-	if (rc == DT_OK && (size_t)snprintf(file, cap, "%s-ocsp.%s.key", name, serial) >= cap)
+	return rc;
+}
+
+dt_code ca_ocsp_renewed_key_file(const char *name, const X509 *cert, char *file, size_t cap,
+				 struct dt_error *err)
+{
+	char serial[DT_SERIAL_HEX_BUF];
+	dt_code rc;
+
+	/* CA names have no '.', so no CA's own key file can take this name. */
+	if ((rc = ca_cert_serial_hex(cert, serial, err)) == DT_OK &&
+	    (size_t)snprintf(file, cap, "%s-ocsp.%s.key", name, serial) >= cap)
 		rc = dt_fail(err, DT_ERR_INTERNAL, "key file name too long");
 	return rc;
 }
@@ -209,28 +205,27 @@ dt_code ca_ocsp_key_file(struct dt_ctx *ctx, const char *name, const X509 *cert,
 	return DT_OK;
 }
 
-/* The CA's certificate and its OCSP signer's, parsed from the CA's row and checked. */
-static dt_code signer_certs(struct dt_ctx *ctx, const char *name, X509 **out, struct dt_error *err)
+/* CA name's OCSP signer as stored: its certificate (the caller's), parsed from the CA's
+ * row and checked, and the file of its key. */
+static dt_code signer_stored(struct dt_ctx *ctx, const char *name, X509 **out,
+			     char file[CA_KEY_FILE_BUF], struct dt_error *err)
 {
-	struct signer_row_job *job = NULL;
+	struct store_ca *row = NULL;
 	X509 *ca = NULL, *cert = NULL;
 	dt_code rc;
 
 	*out = NULL;
-	if (!(job = calloc(1, sizeof(*job))))
-		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-	job->name = name;
-	if ((rc = store_read(ctx->store, signer_row_job, job, err)) != DT_OK)
-		goto out;
-	if (job->ca.ocsp_cert_len == 0) {
+	if ((rc = ca_row_read(ctx, name, &row, err)) != DT_OK)
+		return rc;
+	if (row->ocsp_cert_len == 0) {
 		rc = dt_fail(err, DT_ERR_NOT_FOUND,
 			     "CA '%s' has no OCSP signer (a root initialised before devtrust "
 			     "answered OCSP has none: 'devtrust ca renew-ocsp root' makes one)",
 			     name);
 		goto out;
 	}
-	if (!(ca = der_cert(job->ca.cert, job->ca.cert_len)) ||
-	    !(cert = der_cert(job->ca.ocsp_cert, job->ca.ocsp_cert_len))) {
+	if (!(ca = ca_der_cert(row->cert, row->cert_len)) ||
+	    !(cert = ca_der_cert(row->ocsp_cert, row->ocsp_cert_len))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "the stored certificates of CA '%s' are damaged",
 			     name);
 		goto out;
@@ -247,13 +242,15 @@ static dt_code signer_certs(struct dt_ctx *ctx, const char *name, X509 **out, st
 			     name);
 		goto out;
 	}
+	if ((rc = ca_ocsp_key_file(ctx, name, cert, file, CA_KEY_FILE_BUF, err)) != DT_OK)
+		goto out;
 	*out = cert;
 	cert = NULL;
 out:
 	ERR_clear_error();
 	X509_free(ca);
 	X509_free(cert);
-	free(job);
+	free(row);
 	return rc;
 }
 
@@ -270,12 +267,8 @@ dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name, const struct ca
 	snprintf(entry, sizeof(entry), "%s#ocsp", name);
 	if ((*out = ca_signer_find_ref(ctx, entry)))
 		return DT_OK;
-	if ((rc = signer_certs(ctx, name, &cert, err)) != DT_OK)
+	if ((rc = signer_stored(ctx, name, &cert, file, err)) != DT_OK)
 		return rc;
-	if ((rc = ca_ocsp_key_file(ctx, name, cert, file, sizeof(file), err)) != DT_OK) {
-		X509_free(cert);
-		return rc;
-	}
 	return ca_signer_load(ctx, entry, cert, file, 1, out, err);
 }
 
@@ -288,12 +281,8 @@ dt_code dt_ca_ocsp_signer_reload(struct dt_ctx *ctx, const char *name, struct dt
 	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
 		return rc;
 	snprintf(entry, sizeof(entry), "%s#ocsp", name);
-	if ((rc = signer_certs(ctx, name, &cert, err)) != DT_OK)
+	if ((rc = signer_stored(ctx, name, &cert, file, err)) != DT_OK)
 		return rc;
-	if ((rc = ca_ocsp_key_file(ctx, name, cert, file, sizeof(file), err)) != DT_OK) {
-		X509_free(cert);
-		return rc;
-	}
 	return ca_signer_reload(ctx, entry, cert, file, err);
 }
 

@@ -72,6 +72,23 @@ static int policy_remove(struct cli *c, const struct cli_args *a)
 	return EXIT_OK;
 }
 
+static int policy_list(struct cli *c, const struct cli_args *a)
+{
+	struct list_out o = {c->json ? json_array() : NULL, 0};
+	struct dt_error err;
+
+	if (dt_policy_list(c->ctx, cli_opt(a, "class"), cli_opt(a, "service"), print_policy, &o,
+			   &err) != DT_OK) {
+		json_decref(o.arr);
+		return cli_fail(c, &err);
+	}
+	if (o.arr)
+		cli_json_print(o.arr);
+	else if (o.n == 0)
+		printf("no policies: every verification is denied (not-allowed)\n");
+	return EXIT_OK;
+}
+
 static int policy_clone(struct cli *c, const struct cli_args *a, const char *usage)
 {
 	struct dt_clone_policy p;
@@ -111,7 +128,6 @@ int cmd_policy(struct cli *c, int argc, char **argv)
 	    "\n       devtrust policy list [--class C] [--service S]"
 	    "\n       devtrust policy clone CLASS [--window 60s] [--action report|deny|suspend]";
 	struct cli_args a;
-	struct dt_error err;
 	const char *verb;
 	int rc;
 
@@ -141,18 +157,5 @@ int cmd_policy(struct cli *c, int argc, char **argv)
 		return policy_remove(c, &a);
 	if (strcmp(verb, "clone") == 0)
 		return policy_clone(c, &a, usage);
-	{
-		struct list_out o = {c->json ? json_array() : NULL, 0};
-
-		if (dt_policy_list(c->ctx, cli_opt(&a, "class"), cli_opt(&a, "service"),
-				   print_policy, &o, &err) != DT_OK) {
-			json_decref(o.arr);
-			return cli_fail(c, &err);
-		}
-		if (o.arr)
-			cli_json_print(o.arr);
-		else if (o.n == 0)
-			printf("no policies: every verification is denied (not-allowed)\n");
-	}
-	return EXIT_OK;
+	return policy_list(c, &a);
 }

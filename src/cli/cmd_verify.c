@@ -36,6 +36,7 @@ int cmd_verify(struct cli *c, int argc, char **argv)
 	struct dt_error err;
 	unsigned char *buf = NULL;
 	size_t len = 0;
+	dt_code code;
 	int rc;
 
 	if ((rc = cli_parse(argc, argv, "service= method= path= peer=", 1, 1, usage, &a)) != 0)
@@ -52,14 +53,12 @@ int cmd_verify(struct cli *c, int argc, char **argv)
 	req.method = cli_opt(&a, "method");
 	req.path = cli_opt(&a, "path");
 	req.peer = cli_opt(&a, "peer");
-	if (dt_verifier_new(c->ctx, &o, &v, &err) != DT_OK ||
-	    dt_verify(v, &req, &res, &err) != DT_OK) {
-		dt_verifier_free(v);
-		free(buf);
-		return cli_fail(c, &err);
-	}
+	if ((code = dt_verifier_new(c->ctx, &o, &v, &err)) == DT_OK)
+		code = dt_verify(v, &req, &res, &err);
 	dt_verifier_free(v);
 	free(buf);
+	if (code != DT_OK)
+		return cli_fail(c, &err);
 	if (c->json) {
 		json_t *j =
 		    json_pack("{s:s,s:s,s:s}", "decision", res.allowed ? "allow" : "deny", "reason",

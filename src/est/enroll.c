@@ -6,7 +6,6 @@
  * certificate as certs-only PKCS#7 (section 4.2.3).
  */
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,42 +254,16 @@ void dt_est_enroll_abandon(struct dt_est_pending *p)
 	pending_free(p);
 }
 
-/* Waits for the commit of an enrollment on this thread (dt_est_enroll). */
-struct sync_wait {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-};
-
-static void sync_done(void *arg)
-{
-	struct sync_wait *w = arg;
-
-	pthread_mutex_lock(&w->mu);
-	w->done = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
 dt_code dt_est_enroll(struct dt_ctx *ctx, const char *label, int reenroll,
 		      const unsigned char *body, size_t len, const struct dt_est_auth *auth,
 		      struct dt_est_reply *out, struct dt_error *err)
 {
 	struct dt_est_pending *p;
-	struct sync_wait w = {.done = 0};
 	dt_code rc;
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = dt_est_enroll_start(ctx, label, reenroll, body, len, auth, &p, err)) != DT_OK)
 		return rc;
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	dt_est_enroll_commit(ctx, p, sync_done, &w);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cv);
+	p->rc = inv_issue_commit(ctx, p->job, &p->err);
 	return dt_est_enroll_finish(p, out, err);
 }

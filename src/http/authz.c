@@ -132,7 +132,7 @@ static void reply_decision(struct http_req *r, struct dt_verify_result *res)
 				      (json_int_t)d->not_after));
 	}
 	snprintf(r->note, sizeof(r->note), "%s %s", res->allowed ? "allow" : "deny", reason);
-	text = body && wants_json(r) ? json_dumps(body, JSON_COMPACT) : NULL;
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	http_reply(r, res->allowed ? 200 : 403, text ? "application/json" : NULL, text,
 		   text ? strlen(text) : 0);

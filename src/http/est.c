@@ -35,7 +35,6 @@ struct est_job {
 	struct dt_error err;
 	dt_code rc;
 	struct event *done;
-	struct http_pool *pool;
 	struct est_job *next;
 };
 
@@ -111,7 +110,7 @@ static void job_done(evutil_socket_t fd, short what, void *arg)
 static void committed(void *arg)
 {
 	struct est_job *j = arg;
-	struct http_pool *p = j->pool;
+	struct http_pool *p = j->r->w->srv->pool; /* read before j may be freed */
 
 	event_active(j->done, 0, 0);
 	pthread_mutex_lock(&p->mu);
@@ -153,7 +152,6 @@ static void *pool_main(void *arg)
 			pthread_mutex_lock(&p->mu);
 			p->committing++;
 			pthread_mutex_unlock(&p->mu);
-			j->pool = p;
 			dt_est_enroll_commit(p->srv->ctx, j->pending, committed, j);
 		} else {
 			event_active(j->done, 0, 0);

@@ -71,12 +71,9 @@ void http_log_free(struct http_worker *w)
 	w->log = NULL;
 }
 
+/* w->log exists: a worker whose http_log_init failed never runs. */
 void http_log_write(struct http_worker *w, const char *line, size_t n)
 {
-	if (!w->log) {
-		write_all(line, n);
-		return;
-	}
 	if (w->log->len + n > sizeof(w->log->buf))
 		http_log_flush(w);
 	if (n > sizeof(w->log->buf)) {

@@ -39,8 +39,7 @@ static int check_key_use(void *arg, const struct dt_cert_info *c)
 struct issue_job {
 	char device_id[DT_ID_BUF];
 	const struct dt_issue_opts *opts;
-	const struct csr_info *csr;
-	struct csr_info csr_store;
+	struct csr_info csr;
 	struct dt_device dev;
 	struct dt_class cls;
 	struct ca_issued issued;
@@ -66,12 +65,12 @@ static dt_code check_rules(struct store_txn *txn, struct issue_job *j, struct dt
 	if (j->opts && j->opts->token &&
 	    (rc = inv_token_verify(&j->dev, token_hash, j->opts->token, err)) != DT_OK)
 		return rc;
-	if (!(j->csr->key_type & j->cls.key_types))
+	if (!(j->csr.key_type & j->cls.key_types))
 		return dt_fail(
 		    err, DT_ERR_INVALID,
 		    "key type %s is not allowed by class '%s' (see 'devtrust class list')",
-		    dt_key_type_name(j->csr->key_type), j->cls.name);
-	if ((rc = txn->ops->cert_by_spki(txn, j->csr->spki_hash, check_key_use, &k, err)) != DT_OK)
+		    dt_key_type_name(j->csr.key_type), j->cls.name);
+	if ((rc = txn->ops->cert_by_spki(txn, j->csr.spki_hash, check_key_use, &k, err)) != DT_OK)
 		return rc;
 	return k.rc;
 }
@@ -102,7 +101,7 @@ static dt_code commit_job(struct store_txn *txn, void *arg, struct dt_error *err
 		return rc;
 	memset(&sc, 0, sizeof(sc));
 	sc.info = j->issued.info;
-	memcpy(sc.spki_hash, j->csr->spki_hash, 32);
+	memcpy(sc.spki_hash, j->csr.spki_hash, 32);
 	sc.der = j->issued.der;
 	sc.der_len = j->issued.der_len;
 	if ((rc = txn->ops->cert_insert(txn, &sc, err)) != DT_OK)
@@ -139,7 +138,7 @@ void inv_issue_free(struct issue_job *j)
 	if (!j)
 		return;
 	ca_issued_free(&j->issued);
-	csr_free(&j->csr_store);
+	csr_free(&j->csr);
 	free(j);
 }
 
@@ -158,9 +157,8 @@ dt_code inv_issue_begin(struct dt_ctx *ctx, const char *device_id, const unsigne
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	snprintf(j->device_id, sizeof(j->device_id), "%s", device_id);
 	j->opts = opts;
-	j->csr = &j->csr_store;
 	j->actor = opts && opts->actor ? opts->actor : ctx->actor;
-	if ((rc = csr_parse(csr, csr_len, &j->csr_store, err)) != DT_OK)
+	if ((rc = csr_parse(csr, csr_len, &j->csr, err)) != DT_OK)
 		goto fail;
 	/* A caller that has just read the device and its class (EST, to
 	 * authenticate) saves the read before signing: the commit checks every
@@ -172,13 +170,18 @@ dt_code inv_issue_begin(struct dt_ctx *ctx, const char *device_id, const unsigne
 	} else if ((rc = store_read(ctx->store, precheck_job, j, err)) != DT_OK) {
 		goto fail;
 	}
-	if ((rc = ca_issue_device_cert(ctx, &j->dev, &j->cls, j->csr, &j->issued, err)) != DT_OK)
+	if ((rc = ca_issue_device_cert(ctx, &j->dev, &j->cls, &j->csr, &j->issued, err)) != DT_OK)
 		goto fail;
 	*out = j;
 	return DT_OK;
 fail:
 	inv_issue_free(j);
 	return rc;
+}
+
+dt_code inv_issue_commit(struct dt_ctx *ctx, struct issue_job *j, struct dt_error *err)
+{
+	return store_write(ctx->store, commit_job, j, err);
 }
 
 void inv_issue_commit_async(struct dt_ctx *ctx, struct issue_job *j, struct dt_error *err,
@@ -192,45 +195,27 @@ struct ca_issued *inv_issue_result(struct issue_job *j)
 	return &j->issued;
 }
 
-dt_code inv_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned char *csr,
-		       size_t csr_len, const struct dt_issue_opts *opts,
-		       const struct dt_device *known_dev, const struct dt_class *known_cls,
-		       struct ca_issued *out, struct dt_error *err)
-{
-	struct issue_job *j;
-	dt_code rc;
-
-	memset(out, 0, sizeof(*out));
-	if ((rc = inv_issue_begin(ctx, device_id, csr, csr_len, opts, known_dev, known_cls, &j,
-				  err)) != DT_OK)
-		return rc;
-	if ((rc = store_write(ctx->store, commit_job, j, err)) == DT_OK) {
-		*out = j->issued;
-		memset(&j->issued, 0, sizeof(j->issued));
-	}
-	inv_issue_free(j);
-	return rc;
-}
-
 dt_code dt_cert_issue(struct dt_ctx *ctx, const char *device_id, const unsigned char *csr,
 		      size_t csr_len, const struct dt_issue_opts *opts, unsigned char **der_out,
 		      size_t *der_len, struct dt_cert_info *info, struct dt_error *err)
 {
-	struct ca_issued issued;
+	struct issue_job *j;
 	dt_code rc;
 
 	*der_out = NULL;
 	*der_len = 0;
 	if (info)
 		memset(info, 0, sizeof(*info));
-	if ((rc = inv_cert_issue(ctx, device_id, csr, csr_len, opts, NULL, NULL, &issued, err)) !=
+	if ((rc = inv_issue_begin(ctx, device_id, csr, csr_len, opts, NULL, NULL, &j, err)) !=
 	    DT_OK)
 		return rc;
-	*der_out = issued.der;
-	*der_len = issued.der_len;
-	if (info)
-		*info = issued.info;
-	issued.der = NULL;
-	ca_issued_free(&issued);
-	return DT_OK;
+	if ((rc = inv_issue_commit(ctx, j, err)) == DT_OK) {
+		*der_out = j->issued.der;
+		*der_len = j->issued.der_len;
+		if (info)
+			*info = j->issued.info;
+		j->issued.der = NULL;
+	}
+	inv_issue_free(j);
+	return rc;
 }

@@ -12,18 +12,20 @@
 /* The one message for every refused enrollment token (no enumeration). */
 #define INV_TOKEN_REFUSED "unknown device '%s' or wrong, used or expired enrollment token"
 
-/* Validates every field of d; *field names the first bad one. */
 /* dt_device_token_check() that also returns the device it read. */
 DT_MUST_USE dt_code inv_device_token_auth(struct dt_ctx *ctx, const char *id, const char *token,
 					  struct dt_device *out, struct dt_error *err);
-struct ca_issued;
 /*
  * Issuance in two steps for callers that must not wait for the commit (the
  * server's EST path): inv_issue_begin() parses the CSR and signs;
  * inv_issue_commit_async() commits the certificate with every rule checked
- * again and calls done once it is durable (or refused: err). opts must live
+ * again and calls done once it is durable (or refused: err);
+ * inv_issue_commit() does the same and returns when it is. opts must live
  * until then. inv_issue_result() is the certificate, inv_issue_free() ends it.
+ * known_dev and known_cls, if the caller has just read them, save a read
+ * before signing; the commit re-checks every rule on current rows.
  */
+struct ca_issued;
 struct issue_job;
 DT_MUST_USE dt_code inv_issue_begin(struct dt_ctx *ctx, const char *device_id,
 				    const unsigned char *csr, size_t csr_len,
@@ -31,21 +33,12 @@ DT_MUST_USE dt_code inv_issue_begin(struct dt_ctx *ctx, const char *device_id,
 				    const struct dt_device *known_dev,
 				    const struct dt_class *known_cls, struct issue_job **out,
 				    struct dt_error *err);
+DT_MUST_USE dt_code inv_issue_commit(struct dt_ctx *ctx, struct issue_job *j, struct dt_error *err);
 void inv_issue_commit_async(struct dt_ctx *ctx, struct issue_job *j, struct dt_error *err,
 			    store_done_fn done, void *done_arg);
 struct ca_issued *inv_issue_result(struct issue_job *j);
 void inv_issue_free(struct issue_job *j);
-/*
- * dt_cert_issue() handing over the signed X509 with the DER (ca_issued_free()).
- * known_dev and known_cls, if the caller has just read them, save a read
- * before signing; the commit re-checks every rule on current rows.
- */
-DT_MUST_USE dt_code inv_cert_issue(struct dt_ctx *ctx, const char *device_id,
-				   const unsigned char *csr, size_t csr_len,
-				   const struct dt_issue_opts *opts,
-				   const struct dt_device *known_dev,
-				   const struct dt_class *known_cls, struct ca_issued *out,
-				   struct dt_error *err);
+/* Validates every field of d; *field names the first bad one. */
 DT_MUST_USE dt_code inv_device_validate(const struct dt_device *d, const char **field,
 					struct dt_error *err);
 /* A fresh 128-bit token as hex text and the hash the store keeps. */

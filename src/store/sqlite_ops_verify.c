@@ -88,6 +88,9 @@ dt_code sq_verify_lookup(struct store_txn *t, const char *serial, struct store_v
 	return DT_OK;
 }
 
+/* The columns policy_row reads, in its order. */
+#define POLICY_COLS "class,service,pattern,methods,created_at"
+
 static void policy_row(sqlite3_stmt *st, struct dt_policy *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -102,10 +105,10 @@ dt_code sq_policy_put(struct store_txn *t, const struct dt_policy *p, struct dt_
 		      struct dt_error *err)
 {
 	sqlite3_stmt *st = sq_stmt(CONN(t), SQ_POLICY_PUT,
-				   "INSERT INTO policies(class,service,pattern,methods,created_at)"
-				   " VALUES(?,?,?,?,?) ON CONFLICT(class,service,pattern)"
+				   "INSERT INTO policies(" POLICY_COLS ") VALUES(?,?,?,?,?)"
+				   " ON CONFLICT(class,service,pattern)"
 				   " DO UPDATE SET methods = methods | excluded.methods"
-				   " RETURNING class,service,pattern,methods,created_at",
+				   " RETURNING " POLICY_COLS,
 				   err);
 	int r;
 
@@ -155,7 +158,7 @@ dt_code sq_policy_list(struct store_txn *t, const char *class_name, const char *
 		       dt_policy_cb cb, void *arg, struct dt_error *err)
 {
 	sqlite3_stmt *st = sq_stmt(CONN(t), SQ_POLICY_LIST,
-				   "SELECT class,service,pattern,methods,created_at FROM policies"
+				   "SELECT " POLICY_COLS " FROM policies"
 				   " WHERE (?1 IS NULL OR class=?1) AND (?2 IS NULL OR service=?2)"
 				   " ORDER BY class, service, pattern",
 				   err);

@@ -274,6 +274,17 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* Appends a job for the writer; the caller holds s->mu. */
+static void enqueue_locked(struct store *s, struct sq_job *job)
+{
+	if (s->tail)
+		s->tail->next = job;
+	else
+		s->head = job;
+	s->tail = job;
+	pthread_cond_signal(&s->work_cv);
+}
+
 dt_code store_write(struct store *s, store_job_fn fn, void *arg, struct dt_error *err)
 {
 	struct dt_error local = {DT_OK, ""};
@@ -288,12 +299,7 @@ dt_code store_write(struct store *s, store_job_fn fn, void *arg, struct dt_error
 	/* The job lives on this stack until the writer marks it done below. */
 	pthread_cond_init(&job.done_cv, NULL);
 	pthread_mutex_lock(&s->mu);
-	if (s->tail)
-		s->tail->next = &job;
-	else
-		s->head = &job; // cppcheck-suppress autoVariables
-	s->tail = &job;		// cppcheck-suppress autoVariables
-	pthread_cond_signal(&s->work_cv);
+	enqueue_locked(s, &job);
 	while (!job.done)
 		pthread_cond_wait(&job.done_cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
@@ -316,12 +322,7 @@ void store_write_async(struct store *s, store_job_fn fn, void *arg, struct dt_er
 	job->done_fn = done;
 	job->done_arg = done_arg;
 	pthread_mutex_lock(&s->mu);
-	if (s->tail)
-		s->tail->next = job;
-	else
-		s->head = job;
-	s->tail = job;
-	pthread_cond_signal(&s->work_cv);
+	enqueue_locked(s, job);
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -7,6 +7,7 @@
  */
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -138,17 +139,6 @@ out:
 	return rc;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 dt_code verify_unescape(const char *in, size_t max_out, char **out, size_t *out_len,
 			struct dt_error *err)
 {
@@ -171,7 +161,8 @@ dt_code verify_unescape(const char *in, size_t max_out, char **out, size_t *out_
 			buf[o++] = in[i];
 			continue;
 		}
-		if (i + 2 >= n || (hi = hexval(in[i + 1])) < 0 || (lo = hexval(in[i + 2])) < 0) {
+		if (i + 2 >= n || (hi = OPENSSL_hexchar2int((unsigned char)in[i + 1])) < 0 ||
+		    (lo = OPENSSL_hexchar2int((unsigned char)in[i + 2])) < 0) {
 			free(buf);
 			return dt_fail(err, DT_ERR_INVALID,
 				       "escaped certificate has a bad percent-encoding at byte %zu "
@@ -255,7 +246,7 @@ dt_code verify_keyid_normalize(const char *in, char out[DT_SHA256_HEX_BUF * 2],
 		char c = *in;
 		if (c == ':' || is_space((unsigned char)c))
 			continue;
-		if (hexval(c) < 0 || o + 1 >= DT_SHA256_HEX_BUF * 2)
+		if (OPENSSL_hexchar2int((unsigned char)c) < 0 || o + 1 >= DT_SHA256_HEX_BUF * 2)
 			return dt_fail(
 			    err, DT_ERR_INVALID,
 			    "issuer key identifier must be hex (RFC 5280 section 4.2.1.1), "

@@ -342,19 +342,18 @@ static dt_code load_state(struct dt_verifier *v, struct input *in, const struct 
 		c->parsed = 1;
 		memcpy(c->serial, prev->serial, sizeof(c->serial));
 		memcpy(c->claimed, prev->claimed, sizeof(c->claimed));
-		if (prev->fixed == DT_VR_BAD_CERTIFICATE)
+		if (prev->fixed == DT_VR_BAD_CERTIFICATE) {
 			c->fixed = prev->fixed;
+			memcpy(c->fixed_detail, prev->fixed_detail, sizeof(c->fixed_detail));
+		}
 	} else if (in->der) {
 		parse_names(v, in, c);
 	} else {
 		c->parsed = 1;
 		memcpy(c->serial, in->serial, sizeof(c->serial));
 	}
-	if (c->fixed == DT_VR_BAD_CERTIFICATE) {
-		copy_text(c->fixed_detail, sizeof(c->fixed_detail),
-			  "not an X.509 certificate (RFC 5280 section 4.1): it does not decode");
+	if (c->fixed == DT_VR_BAD_CERTIFICATE)
 		return DT_OK;
-	}
 	memset(&l, 0, sizeof(l));
 	l.serial = c->serial;
 	l.in = in;
@@ -452,23 +451,19 @@ static void judge(struct dt_verifier *v, const struct vcert *c, const char *serv
 	switch (d->state) {
 	case DT_STATE_ACTIVE:
 		break;
-	case DT_STATE_SUSPENDED: {
+	case DT_STATE_SUSPENDED:
 		deny(out, DT_VR_DEVICE_SUSPENDED, "device '%s' is suspended", d->id);
 		return;
-	}
-	case DT_STATE_RETIRED: {
+	case DT_STATE_RETIRED:
 		deny(out, DT_VR_DEVICE_RETIRED, "device '%s' is retired", d->id);
 		return;
-	}
-	case DT_STATE_COMPROMISED: {
+	case DT_STATE_COMPROMISED:
 		deny(out, DT_VR_DEVICE_COMPROMISED, "device '%s' is compromised", d->id);
 		return;
-	}
-	default: {
+	default:
 		deny(out, DT_VR_DEVICE_NOT_ACTIVE, "device '%s' is %s", d->id,
 		     dt_state_name(d->state));
 		return;
-	}
 	}
 	if (c->status == DT_CERT_REVOKED) {
 		deny(out, DT_VR_CERT_REVOKED, "certificate %s is revoked (%s)", d->serial,
@@ -498,15 +493,12 @@ static void judge(struct dt_verifier *v, const struct vcert *c, const char *serv
 	}
 	if (!verify_policy_allows(v, d->class_name, service, route)) {
 		dt_methods_format(route->has_method ? route->method : 0, m, sizeof(m));
-		{
-			deny(out, DT_VR_NOT_ALLOWED,
-			     "no policy lets class '%s' use service '%s'%s%.200s%s%s",
-			     d->class_name, service, route->has_path ? " on " : "",
-			     route->has_path ? route->path : "", route->has_method ? " with " : "",
-			     route->has_method ? (route->method == DT_M_OTHER ? "that method" : m)
-					       : "");
-			return;
-		}
+		deny(out, DT_VR_NOT_ALLOWED,
+		     "no policy lets class '%s' use service '%s'%s%.200s%s%s", d->class_name,
+		     service, route->has_path ? " on " : "", route->has_path ? route->path : "",
+		     route->has_method ? " with " : "",
+		     route->has_method ? (route->method == DT_M_OTHER ? "that method" : m) : "");
+		return;
 	}
 	out->allowed = 1;
 	out->reason = DT_VR_ALLOWED;
@@ -633,7 +625,7 @@ static dt_code current_state(struct dt_verifier *v, struct input *in, const unsi
 	size_t b = bucket_of(key);
 	pthread_mutex_t *lock = &v->locks[b % VERIFY_LOCKS];
 	unsigned long gen = atomic_load(&v->gen);
-	struct vcert *e, *prev = NULL;
+	struct vcert *e, prev;
 	int have = 0;
 	dt_code rc;
 
@@ -647,15 +639,11 @@ static dt_code current_state(struct dt_verifier *v, struct input *in, const unsi
 		atomic_fetch_add(&v->st.cache_hits, 1);
 		return DT_OK;
 	}
-	if (have && !(prev = malloc(sizeof(*prev))))
-		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-	if (prev)
-		*prev = *cur;
+	if (have)
+		prev = *cur;
 	/* gen was read before the store: a change committed meanwhile leaves this
 	 * entry stale from the start, never current with old data. */
-	rc = load_state(v, in, prev, cur, err);
-	free(prev);
-	if (rc != DT_OK)
+	if ((rc = load_state(v, in, have ? &prev : NULL, cur, err)) != DT_OK)
 		return rc;
 	memcpy(cur->key, key, 32);
 	cur->gen = gen;
@@ -689,7 +677,7 @@ dt_code dt_verify(struct dt_verifier *v, const struct dt_verify_request *req,
 	struct verify_route route;
 	struct dt_error why;
 	struct input in;
-	struct vcert *cur = NULL;
+	struct vcert cur; /* a copy: the table's entry may change under other decisions */
 	unsigned char key[32], *buf = NULL;
 	enum dt_verify_reason r;
 	int64_t now = dt_now();
@@ -707,21 +695,17 @@ dt_code dt_verify(struct dt_verifier *v, const struct dt_verify_request *req,
 		deny(out, r, "%s", why.msg);
 		goto out;
 	}
-	if (!(cur = malloc(sizeof(*cur)))) {
-		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	if ((rc = current_state(v, &in, key, &cur, err)) != DT_OK)
 		goto out;
-	}
-	if ((rc = current_state(v, &in, key, cur, err)) != DT_OK)
-		goto out;
-	judge(v, cur, req->service, &route, now, out);
-	if (cur->identified && !v->opts.no_record && req->peer && *req->peer &&
-	    cur->clone_window_s > 0)
-		check_clone(v, key, cur, req->peer, now, out);
-	if (cur->identified && v->seen) {
+	judge(v, &cur, req->service, &route, now, out);
+	if (cur.identified && !v->opts.no_record && req->peer && *req->peer &&
+	    cur.clone_window_s > 0)
+		check_clone(v, key, &cur, req->peer, now, out);
+	if (cur.identified && v->seen) {
 		struct dt_seen s;
 
 		memset(&s, 0, sizeof(s));
-		copy_text(s.device_id, sizeof(s.device_id), cur->dev.id);
+		copy_text(s.device_id, sizeof(s.device_id), cur.dev.id);
 		copy_text(s.last_addr, sizeof(s.last_addr), req->peer ? req->peer : "");
 		copy_text(s.last_service, sizeof(s.last_service), req->service);
 		copy_text(s.last_reason, sizeof(s.last_reason), dt_verify_reason_name(out->reason));
@@ -735,6 +719,5 @@ out:
 		atomic_fetch_add(&v->st.by_reason[out->reason], 1);
 	X509_free(in.x);
 	OPENSSL_free(buf);
-	free(cur);
 	return rc;
 }

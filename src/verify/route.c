@@ -6,20 +6,10 @@
  * matched against a path the backend will read differently. Also the syntax
  * and matching of policy patterns.
  */
+#include <openssl/crypto.h>
 #include <string.h>
 
 #include "verify/verify.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Empty segments (except a trailing '/') and "." or ".." segments, which a
  * backend may merge or resolve (RFC 3986 section 5.2.4) after we matched. */
@@ -41,24 +31,25 @@ static const char *bad_segment(const char *path)
 
 static dt_code parse_target(const char *target, struct verify_route *out, struct dt_error *err)
 {
-	size_t n = strcspn(target, "?#"), o = 0;
+	size_t len = strlen(target), n, o = 0;
 	const char *why;
 
-	if (strlen(target) > DT_MAX_VERIFY_PATH)
+	if (len > DT_MAX_VERIFY_PATH)
 		return dt_fail(
 		    err, DT_ERR_INVALID,
-		    "request target is %zu bytes long; the limit is %d (DT_MAX_VERIFY_PATH)",
-		    strlen(target), DT_MAX_VERIFY_PATH);
+		    "request target is %zu bytes long; the limit is %d (DT_MAX_VERIFY_PATH)", len,
+		    DT_MAX_VERIFY_PATH);
 	if (target[0] != '/')
 		return dt_fail(err, DT_ERR_INVALID,
 			       "request target must be an absolute path (origin-form, RFC 9112 "
 			       "section 3.2.1)");
+	n = strcspn(target, "?#");
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)target[i];
 
 		if (c == '%') {
-			int hi = i + 2 < n ? hexval(target[i + 1]) : -1;
-			int lo = hi >= 0 ? hexval(target[i + 2]) : -1;
+			int hi = i + 2 < n ? OPENSSL_hexchar2int((unsigned char)target[i + 1]) : -1;
+			int lo = hi >= 0 ? OPENSSL_hexchar2int((unsigned char)target[i + 2]) : -1;
 			if (hi < 0 || lo < 0)
 				return dt_fail(err, DT_ERR_INVALID,
 					       "request target has a bad percent-encoding at byte "

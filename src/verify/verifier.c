@@ -26,8 +26,7 @@ static int changes_decisions(const struct dt_audit_event *ev)
 struct sync_job {
 	int64_t last;
 	int dirty;
-	int load; /* load the policies even if nothing changed */
-	int first;
+	int first; /* read the audit position and load the policies unconditionally */
 	struct dt_policy *pol;
 	size_t n, cap;
 	int oom;
@@ -70,7 +69,7 @@ static dt_code sync_job(struct store_txn *txn, void *arg, struct dt_error *err)
 		rc = txn->ops->audit_last(txn, &j->last, h, err);
 	else
 		rc = txn->ops->audit_since(txn, j->last, scan_row, j, err);
-	if (rc != DT_OK || !(j->dirty || j->load))
+	if (rc != DT_OK || !(j->dirty || j->first))
 		return rc;
 	/* In the same snapshot as the audit position, so no change falls between. */
 	if ((rc = txn->ops->policy_list(txn, NULL, NULL, add_policy, j, err)) != DT_OK)
@@ -89,11 +88,10 @@ static dt_code sync_changes(struct dt_verifier *v, int first, struct dt_error *e
 	pthread_mutex_lock(&v->sync_lock);
 	j.last = v->last_seq;
 	j.first = first;
-	j.load = first;
 	rc = store_read(v->ctx->store, sync_job, &j, err);
 	if (rc == DT_OK) {
 		v->last_seq = j.last;
-		if (j.dirty || j.load) {
+		if (j.dirty || first) {
 			struct dt_policy *old;
 
 			pthread_rwlock_wrlock(&v->pol_lock);

@@ -6,7 +6,9 @@
  * again as certs-only PKCS#7 parses back to the same certificates; a
  * rejection has no output, its code and a message. Each accepted bundle also
  * goes through ag_bundle_check against an anchor made at start-up, which
- * must refuse it.
+ * must refuse it. The same bytes as the body of an error answer go through
+ * ag_http_refusal, which must quote at most AG_MAX_SERVER_MSG printable
+ * characters of them under the code the status means.
  */
 #include <openssl/evp.h>
 #include <openssl/pkcs7.h>
@@ -96,12 +98,51 @@ static void check_round_trip(STACK_OF(X509) * certs)
 	PKCS7_free(p7);
 }
 
+/* The bytes as the body of each kind of error answer (http.c bounds a body to
+ * AG_MAX_BODY before anything reads it). */
+static void check_refusal(const uint8_t *data, size_t size)
+{
+	static const long statuses[] = {202, 400, 401, 403, 404, 503};
+	struct ag_response r = {0};
+	char want[64];
+	size_t n;
+
+	if (size > AG_MAX_BODY || !(r.body = malloc(size + 1)))
+		return;
+	memcpy(r.body, data, size);
+	r.body[size] = '\0';
+	r.len = size;
+	r.retry_after = -1;
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		struct ag_error e = {0};
+		enum ag_code rc;
+
+		r.status = statuses[i];
+		rc = ag_http_refusal(&r, "cacerts", &e);
+		n = (size_t)snprintf(want, sizeof(want), "cacerts: the server answered %ld",
+				     r.status);
+		if (rc == AG_OK || e.code != rc || e.http_status != r.status || e.retry_after != 0)
+			fail("a refusal without its code and status", &e);
+		if (strncmp(e.msg, want, n) != 0 || strlen(e.msg) > n + 2 + AG_MAX_SERVER_MSG)
+			fail("a refusal message that is not the status and a bounded quote", &e);
+		for (const char *p = e.msg; *p; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				fail("a refusal message quotes a byte that is not printable", NULL);
+		if ((r.status == 401 && rc != AG_E_AUTH) || (r.status == 503 && rc != AG_E_TEMP) ||
+		    (r.status == 403 && rc != AG_E_RETIRED && rc != AG_E_SUSPENDED &&
+		     rc != AG_E_REFUSED))
+			fail("a refusal under a code its status does not mean", &e);
+	}
+	free(r.body);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	STACK_OF(X509) *certs = NULL;
 	struct ag_error e = {0};
 	enum ag_code rc;
 
+	check_refusal(data, size);
 	rc = ag_certs_only_parse(data, size, &certs, &e);
 	if (rc != AG_OK) {
 		if (certs || e.code != rc || e.msg[0] == '\0' ||

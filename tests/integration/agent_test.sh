@@ -66,6 +66,15 @@ ag() {
 	shift
 	"$AGENT" --config "$W/$n.conf" "$@"
 }
+# daemon NAME [FLAG...]: `run` for NAME in the background, its log in $W/NAME.log;
+# its pid in DAEMON_PID (and BG_PIDS, for the cleanup).
+daemon() {
+	local n=$1
+	shift
+	"$AGENT" --config "$W/$n.conf" run "$@" 2>"$W/$n.log" &
+	DAEMON_PID=$!
+	BG_PIDS="$BG_PIDS $DAEMON_PID"
+}
 # consistent DIR: the key, certificate and chain at DIR/{key,cert,chain}.pem
 # (symlinks) belong together and verify against the root.
 consistent() {
@@ -113,9 +122,8 @@ EXPIRES=$(($(date +%s) + 125))
 # --- background: the daemon renewing a 2-minute certificate ------------------
 token_conf sr short "reload-hook=cp \"\$DEVTRUST_AGENT_CERT\" $W/sr-\$DEVTRUST_AGENT_SERIAL.pem; echo \"\$DEVTRUST_AGENT_EVENT \$DEVTRUST_AGENT_SERIAL\" >>$W/sr.hooks"
 : >"$W/sr.hooks"
-"$AGENT" --config "$W/sr.conf" run "${RUN_FAST[@]}" 2>"$W/sr.log" &
-SR_PID=$!
-BG_PIDS="$BG_PIDS $SR_PID"
+daemon sr "${RUN_FAST[@]}"
+SR_PID=$DAEMON_PID
 
 # --- token enrollment ----------------------------------------------------------
 token_conf d1 pump
@@ -213,13 +221,12 @@ check_err "an IDevID whose serialNumber names no device is refused (401, exit 4)
 
 # --- suspended and retired ------------------------------------------------------
 # renew-at 0.34 of a 180 s validity (backdated 60 s) is one second after issuance.
+RUN_SLOW_RETRY=(--renew-at 0.34 --jitter 0 --backoff-min 1s --backoff-max 3s --poll-interval 1s)
 token_conf ssus short
 check "suspended: enrolled" ag ssus enroll
 dt device suspend ssus --reason "maintenance" >/dev/null
-"$AGENT" --config "$W/ssus.conf" run --renew-at 0.34 --jitter 0 --backoff-min 1s --backoff-max 3s \
-	--poll-interval 1s 2>"$W/ssus.log" &
-SSUS_PID=$!
-BG_PIDS="$BG_PIDS $SSUS_PID"
+daemon ssus "${RUN_SLOW_RETRY[@]}"
+SSUS_PID=$DAEMON_PID
 check "suspended device: the agent reports suspended and keeps retrying" \
 	poll_ms 15000 state_is ssus suspended
 check_match "... last_error quotes the server" "is suspended" "$(ag ssus status --json | jstr last_error)"
@@ -234,10 +241,8 @@ check_match "... and logs that it stopped" "devtrust-agent: stopped" "$(tail -1 
 token_conf sret short
 check "retired: enrolled" ag sret enroll
 dt device retire sret --reason "returned" >/dev/null
-"$AGENT" --config "$W/sret.conf" run --renew-at 0.34 --jitter 0 --backoff-min 1s --backoff-max 3s \
-	--poll-interval 1s 2>"$W/sret.log" &
-SRET_PID=$!
-BG_PIDS="$BG_PIDS $SRET_PID"
+daemon sret "${RUN_SLOW_RETRY[@]}"
+SRET_PID=$DAEMON_PID
 code=124
 for _ in $(seq 1 100); do
 	kill -0 "$SRET_PID" 2>/dev/null || {
@@ -338,10 +343,8 @@ poll_ms 5000 curl -sf --cacert "$ROOT" "https://127.0.0.1:$FAKE_PORT/.well-known
 token_conf c1 pump "reload-hook=echo \"\$DEVTRUST_AGENT_EVENT\" >>$W/c1.hooks"
 ag c1 enroll >/dev/null 2>&1
 : >"$W/c1.hooks"
-"$AGENT" --config "$W/c1.conf" run --server "https://127.0.0.1:$FAKE_PORT" --cacerts-interval 1s \
-	--poll-interval 1s 2>"$W/c1.log" &
-C1_PID=$!
-BG_PIDS="$BG_PIDS $C1_PID"
+daemon c1 --server "https://127.0.0.1:$FAKE_PORT" --cacerts-interval 1s --poll-interval 1s
+C1_PID=$DAEMON_PID
 check "a new issuing CA chain that verifies against the anchor is installed" \
 	poll_ms 10000 bundle_has c1 "rollover Issuing CA"
 check "... and the reload hook ran for it (event cacerts)" poll_ms 3000 grep -qx cacerts "$W/c1.hooks"

@@ -13,7 +13,6 @@
 W=$WORK
 D=$DEVTRUST_DATA
 NG=$W/nginx
-NGINX_PID=""
 
 if ! command -v nginx >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light \
@@ -156,9 +155,7 @@ http {
 EOF
 [ "$(id -u)" -eq 0 ] && sed -i '1i user root;' "$NG/nginx.conf"
 check "nginx -t accepts the configuration" nginx -t -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log"
-nginx -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" -g 'daemon off;' >"$NG/stdout" 2>&1 &
-NGINX_PID=$!
-BG_PIDS="$BG_PIDS $NGINX_PID"
+nginx_start "$NG"
 nginx_up() { curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$BACKEND_PORT/"; }
 check "nginx starts on loopback" poll_ms 10000 nginx_up
 
@@ -205,7 +202,6 @@ check_eq "no client certificate: no-certificate" "403 no-certificate" \
 	"$(door "" GET /v1/vitals "$LOOSE_PORT") $(reason)"
 
 # --- lifecycle changes reach decisions within 1 s ------------------------------
-t0=$(now_ms)
 dt device suspend pump-1 >/dev/null
 DOOR_WANT=403
 check "after device suspend, pump-1 is refused within 1 s" poll_ms 1000 door_is "$W/p1.pem"
@@ -292,9 +288,7 @@ check_match "the request log names the device and the decision, never the certif
 check_nomatch "... and carries no PEM" "BEGIN|MII" "$(cat "$SERVE_LOG")"
 
 # --- stop both ------------------------------------------------------------------------
-kill -QUIT "$NGINX_PID" 2>/dev/null
-for _ in $(seq 1 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
-wait "$NGINX_PID"
+nginx_stop
 check_eq "nginx stops gracefully" 0 "$?"
 serve_stop 5
 check_eq "devtrust serve drains and exits 0" 0 "$?"

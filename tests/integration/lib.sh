@@ -316,6 +316,23 @@ serve_stop() {
 	return "$rc"
 }
 
+# nginx_start DIR: nginx in the foreground on DIR/nginx.conf (prefix DIR, errors in
+# DIR/error.log, output in DIR/stdout), in the background: NGINX_PID, stopped at exit.
+NGINX_PID=""
+nginx_start() {
+	nginx -p "$1" -c "$1/nginx.conf" -e "$1/error.log" -g 'daemon off;' >"$1/stdout" 2>&1 &
+	NGINX_PID=$!
+	BG_PIDS="$BG_PIDS $NGINX_PID"
+}
+
+# nginx_stop: SIGQUIT (a graceful stop), SIGKILL after 5 s; returns nginx's exit status.
+nginx_stop() {
+	kill -QUIT "$NGINX_PID" 2>/dev/null
+	for _ in $(seq 1 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$NGINX_PID" 2>/dev/null && echo "# nginx had to be killed"
+	wait "$NGINX_PID"
+}
+
 # https_code PATH [CURL-ARGS...] / http_code PATH [CURL-ARGS...]: the HTTP status of a
 # request to the test server (000 when no HTTP answer came); the body goes to $WORK/body,
 # the response headers to $WORK/headers. HTTPS verifies against $WORK/root.pem.

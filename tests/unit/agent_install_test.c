@@ -105,6 +105,26 @@ static void path_in(struct fixture *f, const char *name, char *out, size_t cap)
 	snprintf(out, cap, "%s/%s", f->dir, name);
 }
 
+/* The symlink at path points to want. */
+static void assert_link(const char *path, const char *want)
+{
+	char target[256];
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+	assert_true(n > 0);
+	target[n] = '\0';
+	assert_string_equal(target, want);
+}
+
+/* STATE/name exists (exists = 1) or does not (0). */
+static void assert_in_state(struct fixture *f, const char *name, int exists)
+{
+	char p[256];
+
+	path_in(f, name, p, sizeof(p));
+	assert_int_equal(access(p, F_OK), exists ? 0 : -1);
+}
+
 static mode_t mode_of(const char *path)
 {
 	struct stat sb;
@@ -118,23 +138,16 @@ static void test_install_and_switch(void **state)
 	struct fixture *f = *state;
 	struct ag_set a, b, got;
 	struct ag_error e;
-	char p[256], target[256];
-	ssize_t n;
+	char p[256];
 
 	new_set(f, &a);
 	assert_int_equal(ag_install(&f->cfg, f->anchors, &a, &e), AG_OK);
 	assert_int_equal(a.gen, 1);
 	path_in(f, "current", p, sizeof(p));
-	n = readlink(p, target, sizeof(target) - 1);
-	assert_true(n > 0);
-	target[n] = '\0';
-	assert_string_equal(target, "gen-1");
+	assert_link(p, "gen-1");
 	/* the configured paths are links into current */
-	n = readlink(f->cfg.key_path, target, sizeof(target) - 1);
-	assert_true(n > 0);
-	target[n] = '\0';
 	path_in(f, "current/key.pem", p, sizeof(p));
-	assert_string_equal(target, p);
+	assert_link(f->cfg.key_path, p);
 	assert_int_equal(mode_of(f->cfg.key_path), 0600);
 	assert_int_equal(mode_of(f->cfg.cert_path), 0644);
 	assert_int_equal(ag_current_load(&f->cfg, &got, &e), AG_OK);
@@ -148,10 +161,7 @@ static void test_install_and_switch(void **state)
 	assert_int_equal(ag_install(&f->cfg, f->anchors, &b, &e), AG_OK);
 	assert_int_equal(b.gen, 2);
 	path_in(f, "previous", p, sizeof(p));
-	n = readlink(p, target, sizeof(target) - 1);
-	assert_true(n > 0);
-	target[n] = '\0';
-	assert_string_equal(target, "gen-1");
+	assert_link(p, "gen-1");
 	assert_int_equal(ag_current_load(&f->cfg, &got, &e), AG_OK);
 	assert_int_equal(X509_cmp(got.cert, b.cert), 0);
 	ag_set_free(&got);
@@ -159,10 +169,10 @@ static void test_install_and_switch(void **state)
 	/* a third: gen-1 goes, gen-2 is previous */
 	new_set(f, &b);
 	assert_int_equal(ag_install(&f->cfg, f->anchors, &b, &e), AG_OK);
-	path_in(f, "gen-1", p, sizeof(p));
-	assert_int_equal(access(p, F_OK), -1);
-	path_in(f, "gen-2", p, sizeof(p));
-	assert_int_equal(access(p, F_OK), 0);
+	assert_in_state(f, "gen-1", 0);
+	assert_in_state(f, "gen-2", 1);
+	path_in(f, "previous", p, sizeof(p));
+	assert_link(p, "gen-2");
 	ag_set_free(&a);
 	ag_set_free(&b);
 }
@@ -174,7 +184,6 @@ static void test_refusals_leave_current(void **state)
 	struct ag_error e;
 	EVP_PKEY *other_key = NULL, *other_ca_key = NULL;
 	X509 *other_ca;
-	char p[256];
 	FILE *fp;
 
 	new_set(f, &a);
@@ -203,10 +212,8 @@ static void test_refusals_leave_current(void **state)
 	assert_int_equal(got.gen, 1);
 	assert_int_equal(X509_cmp(got.cert, a.cert), 0);
 	ag_set_free(&got);
-	path_in(f, "gen-2", p, sizeof(p));
-	assert_int_equal(access(p, F_OK), -1);
-	path_in(f, "gen-3", p, sizeof(p));
-	assert_int_equal(access(p, F_OK), -1);
+	assert_in_state(f, "gen-2", 0);
+	assert_in_state(f, "gen-3", 0);
 	/* a regular file where a link must go is refused before anything is written */
 	assert_int_equal(unlink(f->cfg.chain_path), 0);
 	assert_non_null(fp = fopen(f->cfg.chain_path, "w"));
@@ -241,12 +248,9 @@ static void test_crash_leftovers(void **state)
 	assert_int_equal(X509_cmp(got.cert, a.cert), 0);
 	ag_set_free(&got);
 	ag_install_cleanup(&f->cfg);
-	path_in(f, "gen-7", p, sizeof(p));
-	assert_int_equal(access(p, F_OK), -1);
-	path_in(f, "current.tmp", p, sizeof(p));
-	assert_int_equal(access(p, F_OK), -1);
-	path_in(f, "gen-1", p, sizeof(p));
-	assert_int_equal(access(p, F_OK), 0);
+	assert_in_state(f, "gen-7", 0);
+	assert_in_state(f, "current.tmp", 0);
+	assert_in_state(f, "gen-1", 1);
 	ag_set_free(&a);
 }
 
@@ -255,8 +259,7 @@ static void test_damaged_current_falls_back(void **state)
 	struct fixture *f = *state;
 	struct ag_set a, b, got;
 	struct ag_error e;
-	char p[256], target[64];
-	ssize_t n;
+	char p[256];
 
 	new_set(f, &a);
 	assert_int_equal(ag_install(&f->cfg, f->anchors, &a, &e), AG_OK);
@@ -269,10 +272,7 @@ static void test_damaged_current_falls_back(void **state)
 	assert_int_equal(got.gen, 1);
 	assert_int_equal(X509_cmp(got.cert, a.cert), 0);
 	path_in(f, "current", p, sizeof(p));
-	n = readlink(p, target, sizeof(target) - 1);
-	assert_true(n > 0);
-	target[n] = '\0';
-	assert_string_equal(target, "gen-1");
+	assert_link(p, "gen-1");
 	ag_set_free(&got);
 	/* with both damaged, the error is current's */
 	path_in(f, "gen-1/key.pem", p, sizeof(p));

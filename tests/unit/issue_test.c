@@ -402,6 +402,19 @@ static const unsigned char *seq_content(const unsigned char *der, size_t *n)
 	return der + (der[1] == 0x81 ? 3 : 4);
 }
 
+/* A SEQUENCE of n content octets with a BER length: long form with a leading zero octet
+ * (X.690 section 10.1 forbids it in DER); returns its size. Test input only. */
+static size_t put_long_form_seq(unsigned char *out, const unsigned char *content, size_t n)
+{
+	out[0] = 0x30;
+	out[1] = 0x83;
+	out[2] = 0x00;
+	out[3] = (unsigned char)(n >> 8);
+	out[4] = (unsigned char)n;
+	memcpy(out + 5, content, n);
+	return n + 5;
+}
+
 /* RFC 2986 section 4: only DER. OpenSSL's decoder takes BER too, and its signature check
  * covers the signed part's bytes as sent, so these all verify: the refusal is ours. */
 static void test_refuses_non_der_csrs(void **state)
@@ -435,13 +448,7 @@ static void test_refuses_non_der_csrs(void **state)
 	expect_refused(t, "pump-1", ber, blen, NULL, DT_ERR_INVALID, "not DER-encoded");
 
 	/* 2. The outer length in long form with a leading zero octet (X.690 section 10.1). */
-	ber[0] = 0x30;
-	ber[1] = 0x83;
-	ber[2] = 0x00;
-	ber[3] = (unsigned char)(n >> 8);
-	ber[4] = (unsigned char)n;
-	memcpy(ber + 5, content, n);
-	blen = n + 5;
+	blen = put_long_form_seq(ber, content, n);
 	expect_refused(t, "pump-1", ber, blen, NULL, DT_ERR_INVALID, "not DER-encoded");
 
 	/* 3. A device that signed a BER CertificationRequestInfo (a long-form length): the
@@ -451,13 +458,7 @@ static void test_refuses_non_der_csrs(void **state)
 	assert_true((tbs_len = i2d_re_X509_REQ_tbs(r, &tbs)) > 0);
 	X509_REQ_free(r);
 	content = seq_content(tbs, &tbs_content_len);
-	ber[0] = 0x30;
-	ber[1] = 0x83;
-	ber[2] = 0x00;
-	ber[3] = (unsigned char)(tbs_content_len >> 8);
-	ber[4] = (unsigned char)tbs_content_len;
-	memcpy(ber + 5, content, tbs_content_len);
-	blen = tbs_content_len + 5;
+	blen = put_long_form_seq(ber, content, tbs_content_len);
 	assert_non_null(md);
 	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k), 1);
 	assert_int_equal(EVP_DigestSign(md, sig, &sig_len, ber, blen), 1);

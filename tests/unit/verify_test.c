@@ -699,7 +699,7 @@ static void test_clones(void **state)
 	struct dt_device d;
 	struct dt_error err;
 	int n = 0;
-	int64_t cleared = 0;
+	int64_t cleared = 0, moved = 0;
 
 	/* Default: report only. */
 	assert_int_equal(dt_clone_policy_get(f->t->ctx, "pump", &cp, &err), DT_OK);
@@ -741,9 +741,18 @@ static void test_clones(void **state)
 	n = 0;
 	assert_int_equal(dt_clone_list(f->t->ctx, 1, count_clone, &n, &err), DT_OK);
 	assert_int_equal(n, 2);
-	/* Window 0: off. */
+	/* Window 0: off, even with action suspend: p1, resumed and cleared, may move. */
 	cp.window_s = 0;
 	assert_int_equal(dt_clone_policy_set(f->t->ctx, &cp, &err), DT_OK);
+	assert_int_equal(dt_device_transition(f->t->ctx, "p1", DT_TR_RESUME, NULL, &moved, &err),
+			 DT_OK);
+	assert_int_equal(dt_clone_clear(f->t->ctx, "p1", NULL, &cleared, &err), DT_OK);
+	sync_v(f->v);
+	decide_as(f->v, f->der, f->len, "telemetry", "GET", "/v1/x", "10.0.0.20", DT_VR_ALLOWED);
+	decide_as(f->v, f->der, f->len, "telemetry", "GET", "/v1/x", "10.0.0.21", DT_VR_ALLOWED);
+	n = 0;
+	assert_int_equal(dt_clone_list(f->t->ctx, 0, count_clone, &n, &err), DT_OK);
+	assert_int_equal(n, 0);
 	cp.window_s = 8 * 86400;
 	assert_int_equal(dt_clone_policy_set(f->t->ctx, &cp, &err), DT_ERR_INVALID);
 	strcpy(cp.class_name, "nope");
