@@ -237,8 +237,8 @@ dt_code __wrap_ca_add_ext(X509 *x, const X509 *issuer, int nid, const char *valu
 	return r;
 }
 
-dt_code __real_ca_sign_cert(const struct ca_signer *, X509 *, struct dt_error *);
-dt_code __wrap_ca_sign_cert(const struct ca_signer *s, X509 *x, struct dt_error *err)
+dt_code __real_ca_sign_cert(const struct ca_signer *, X509 **, struct dt_error *);
+dt_code __wrap_ca_sign_cert(const struct ca_signer *s, X509 **x, struct dt_error *err)
 {
 	dt_code r;
 

@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
 BUILD=build-fuzz
-TARGETS=${FUZZ_TARGETS:-csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config}
+TARGETS=${FUZZ_TARGETS:-csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CFLAGS_FUZZ="-g -O1 -fno-omit-frame-pointer $SAN"
 
@@ -31,6 +31,8 @@ max_len() {
 	agent_certsonly) echo 66000 ;;
 	agent_csrattrs) echo 4096 ;;
 	agent_config) echo 17000 ;;
+	# api: a request line and a body of at most 32 KiB (HTTP_MAX_BODY).
+	api) echo 33000 ;;
 	esac
 }
 dict_of() {
@@ -56,10 +58,12 @@ make --no-print-directory BUILD=$BUILD CC=clang \
 LIBS="$(pkg-config --libs openssl sqlite3 jansson) -lpthread"
 # The agent's harnesses link its own library (OpenSSL and libcurl only).
 AGENT_LIBS="$(pkg-config --libs openssl libcurl)"
+# The API parses its query strings with libevent's.
+API_LIBS="$LIBS $(pkg-config --libs libevent)"
 
 for t in $TARGETS; do
 	lib="$BUILD/libdevtrust.a" libs=$LIBS
-	case $t in agent_*) lib="$BUILD/libdtagent.a" libs=$AGENT_LIBS ;; esac
+	case $t in agent_*) lib="$BUILD/libdtagent.a" libs=$AGENT_LIBS ;; api) libs=$API_LIBS ;; esac
 	# shellcheck disable=SC2046,SC2086 # flag lists split on purpose
 	clang -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc \
 		$(pkg-config --cflags openssl sqlite3 jansson) $CFLAGS_FUZZ -fsanitize=fuzzer \

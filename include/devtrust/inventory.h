@@ -79,6 +79,7 @@ struct dt_device_filter {
 	int state;		/* -1: any, else enum dt_state */
 	const char *owner;
 	const char *manufacturer;
+	const char *after_id; /* NULL: from the first; else ids after this one (pagination) */
 };
 
 enum dt_transition {

@@ -37,6 +37,21 @@ struct args {
 	int json, force;
 };
 
+/*
+ * GnuTLS's documented opt-out of its implicit initialisation
+ * (GNUTLS_SKIP_GLOBAL_INIT in gnutls/gnutls.h). The agent never uses GnuTLS,
+ * but Debian's libcurl loads it (through librtmp), and its load-time
+ * constructor costs about 0.8 MB of resident memory (docs/BENCHMARKS.md
+ * section 5). GnuTLS's own definition is weak and the executable comes first
+ * in symbol lookup, so its constructor calls this one; where libcurl does not
+ * pull GnuTLS in, nothing calls it. The Makefile exports it explicitly.
+ */
+int _gnutls_global_init_skip(void);
+int _gnutls_global_init_skip(void)
+{
+	return 1;
+}
+
 static int usage_error(const char *fmt, const char *what)
 {
 	fprintf(stderr, "devtrust-agent: ");

@@ -2,8 +2,10 @@
  * The hash-chained audit log: each event's link is SHA-256 over the previous
  * link, its sequence number, time and length-prefixed fields, so editing,
  * deleting, inserting or reordering any event breaks the chain at that point.
+ * Appending, the walk along the chain, and listing.
  */
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit/audit.h"
@@ -81,66 +83,103 @@ dt_code audit_append(struct store_txn *txn, const char *actor, const char *actio
 	return txn->ops->audit_append(txn, &row, err);
 }
 
-struct verify_state {
-	int64_t checked;
-	int64_t bad_seq;
-	unsigned char prev[32];
-	char why[160];
-};
-
-static int verify_row(void *arg, const struct store_audit_row *row)
+dt_code audit_append_change(struct store_txn *txn, const char *actor, const char *action,
+			    const char *object, const char *reason, json_t *before, json_t *after,
+			    json_t *extra, struct dt_error *err)
 {
-	struct verify_state *v = arg;
-	unsigned char h[32];
-	struct store_audit_row copy = *row;
+	json_t *d = json_object();
+	char *text = NULL;
+	dt_code rc;
 
-	if (row->ev.seq != v->checked + 1)
-		snprintf(v->why, sizeof(v->why), "expected sequence %lld, found %lld",
-			 (long long)(v->checked + 1), (long long)row->ev.seq);
-	else if (memcmp(row->prev_hash, v->prev, 32) != 0)
-		snprintf(v->why, sizeof(v->why),
+	if (!d || !before || !after || json_object_set(d, "before", before) != 0 ||
+	    json_object_set(d, "after", after) != 0 ||
+	    (extra && json_object_update(d, extra) != 0) || !(text = json_dumps(d, JSON_COMPACT))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "cannot encode the details of audit event %s",
+			     action);
+		goto out;
+	}
+	rc = audit_append(txn, actor, action, object, reason, text, err);
+out:
+	free(text);
+	json_decref(d);
+	json_decref(before);
+	json_decref(after);
+	json_decref(extra);
+	return rc;
+}
+
+size_t audit_json_str(char *out, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	if (cap < 3)
+		return 0;
+	out[n++] = '"';
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			if (n + 2 >= cap)
+				return 0;
+			out[n++] = '\\';
+			out[n++] = (char)ch;
+		} else if (ch < 0x20) {
+			if (n + 6 >= cap)
+				return 0;
+			memcpy(out + n, "\\u00", 4);
+			out[n + 4] = hex[ch >> 4];
+			out[n + 5] = hex[ch & 15];
+			n += 6;
+		} else {
+			if (n + 1 >= cap)
+				return 0;
+			out[n++] = (char)ch;
+		}
+	}
+	if (n + 2 > cap)
+		return 0;
+	out[n++] = '"';
+	out[n] = '\0';
+	return n;
+}
+
+void audit_walk_init(struct audit_walk *w, int64_t from_seq)
+{
+	memset(w, 0, sizeof(*w));
+	w->next_seq = from_seq > 1 ? from_seq : 1;
+	w->trust_first_prev = from_seq > 1;
+}
+
+int audit_walk_row(struct audit_walk *w, const struct store_audit_row *row)
+{
+	unsigned char h[32];
+
+	if (w->trust_first_prev && w->checked == 0)
+		memcpy(w->prev, row->prev_hash, 32);
+	if (row->ev.seq != w->next_seq)
+		snprintf(w->why, sizeof(w->why), "expected sequence %lld, found %lld",
+			 (long long)w->next_seq, (long long)row->ev.seq);
+	else if (memcmp(row->prev_hash, w->prev, 32) != 0)
+		snprintf(w->why, sizeof(w->why),
 			 "its link to the previous event does not match (deleted, inserted or "
 			 "reordered events)");
 	else {
-		memcpy(copy.prev_hash, v->prev, 32);
-		audit_link(&copy, h);
+		/* row->prev_hash equals w->prev here: the stored row is what is linked. */
+		audit_link(row, h);
 		if (memcmp(h, row->hash, 32) != 0)
-			snprintf(v->why, sizeof(v->why),
+			snprintf(w->why, sizeof(w->why),
 				 "its content does not match its hash (edited event)");
 	}
-	if (v->why[0]) {
-		v->bad_seq = row->ev.seq;
+	if (w->why[0]) {
+		w->bad_seq = row->ev.seq;
 		return 1;
 	}
-	memcpy(v->prev, row->hash, 32);
-	v->checked++;
+	memcpy(w->prev, row->hash, 32);
+	memcpy(w->last_hash, row->hash, 32);
+	w->last_seq = row->ev.seq;
+	w->next_seq = row->ev.seq + 1;
+	w->checked++;
 	return 0;
-}
-
-static dt_code verify_job(struct store_txn *txn, void *arg, struct dt_error *err)
-{
-	return txn->ops->audit_each(txn, NULL, verify_row, arg, err);
-}
-
-dt_code dt_audit_verify(struct dt_ctx *ctx, int64_t *checked, int64_t *bad_seq,
-			struct dt_error *err)
-{
-	struct verify_state v;
-	dt_code rc;
-
-	memset(&v, 0, sizeof(v));
-	*checked = 0;
-	*bad_seq = 0;
-	if ((rc = store_read(ctx->store, verify_job, &v, err)) != DT_OK)
-		return rc;
-	*checked = v.checked;
-	*bad_seq = v.bad_seq;
-	if (v.bad_seq)
-		return dt_fail(
-		    err, DT_ERR_STATE,
-		    "audit chain broken at event %lld: %s (%lld events before it verify)",
-		    (long long)v.bad_seq, v.why, (long long)v.checked);
-	return DT_OK;
 }
 
 struct list_state {

@@ -22,8 +22,10 @@ enum ca_use { CA_USE_ISSUE, CA_USE_CRL };
 DT_MUST_USE dt_code ca_signer_get(struct dt_ctx *ctx, const char *name, enum ca_use use,
 				  const struct ca_signer **out, struct dt_error *err);
 const X509 *ca_signer_cert(const struct ca_signer *s);
-DT_MUST_USE dt_code ca_sign_cert(const struct ca_signer *s, X509 *x, struct dt_error *err);
-DT_MUST_USE dt_code ca_sign_crl(const struct ca_signer *s, X509_CRL *crl, struct dt_error *err);
+/* Sign *x as the CA: the result may be a new object in *x (the signer process hands
+ * back the signed certificate, checked against what was sent), the old one freed. */
+DT_MUST_USE dt_code ca_sign_cert(const struct ca_signer *s, X509 **x, struct dt_error *err);
+DT_MUST_USE dt_code ca_sign_crl(const struct ca_signer *s, X509_CRL **crl, struct dt_error *err);
 void ca_keyring_free(struct ca_keyring *k);
 /* After a CA is revoked: its cached signer stops issuing in this process too. */
 void ca_keyring_mark_revoked(struct dt_ctx *ctx, const char *name);
@@ -122,5 +124,51 @@ void ca_signer_put(const struct ca_signer *s);
  * signer's certificate in certs (RFC 6960 section 4.2.2.2), producedAt now. */
 DT_MUST_USE dt_code ca_sign_ocsp(const struct ca_signer *s, OCSP_BASICRESP *bs,
 				 struct dt_error *err);
+
+/* cert's serial as dt_cert_info writes it: 32 lower-case hex digits, at least (ocsp_sign.c). */
+DT_MUST_USE dt_code ca_cert_serial_hex(const X509 *cert, char serial[DT_SERIAL_HEX_BUF],
+				       struct dt_error *err);
+/* The Admin CA (admin_ca.c): its certificate (DT_ERR_NOT_FOUND before the first operator),
+ * and a new operator credential: a fresh P-256 key and a clientAuth certificate with CN
+ * name for lifetime_s, with the Admin CA's certificate (created on first use). */
+DT_MUST_USE dt_code ca_admin_ca_cert(struct dt_ctx *ctx, X509 **out, struct dt_error *err);
+DT_MUST_USE dt_code ca_admin_issue(struct dt_ctx *ctx, const char *name, int64_t lifetime_s,
+				   EVP_PKEY **key, X509 **cert, X509 **ca_cert,
+				   struct dt_error *err);
+
+/* ---- The audit signer (audit_key.c) ---- */
+/* The audit key's id: hex SHA-256 of the certificate's DER SubjectPublicKeyInfo. */
+DT_MUST_USE dt_code ca_spki_id(const X509 *cert, char id[DT_SHA256_HEX_BUF], struct dt_error *err);
+/* Unlocks the newest audit key, or creates one (P-256, its certificate issued by the root,
+ * an audit event) when the data dir has none yet: init, or a data dir made before. */
+DT_MUST_USE dt_code ca_audit_key_ready(struct dt_ctx *ctx, char key_id[DT_SHA256_HEX_BUF],
+				       struct dt_error *err);
+/* Signs a checkpoint's to-be-signed text with the audit key (ECDSA P-256, SHA-256, the
+ * signature DER-encoded into sig[cap]); key_id names the key that signed. */
+DT_MUST_USE dt_code ca_audit_sign(struct dt_ctx *ctx, const unsigned char *tbs, size_t len,
+				  unsigned char *sig, size_t cap, size_t *sig_len,
+				  char key_id[DT_SHA256_HEX_BUF], struct dt_error *err);
+
+/* ---- Key isolation: the signer process (keyd_client.c, keyd_child.c) ---- */
+struct ca_keyd;
+/*
+ * Starts the signer process of devtrust serve: exe (NULL: /proc/self/exe) run as
+ * `exe --data DIR [--passphrase-file F] serve --key-signer N`, with its N sockets as
+ * fds 3 to N+2. From then on ctx's CA keys (root, issuing CAs, Admin CA) live in that
+ * process only: this one keeps their certificates, signs certificates and CRLs through
+ * it, and refuses to load or write a CA key itself. A supervisor thread restarts the
+ * signer whenever it exits. Call it before anything parses network input.
+ */
+DT_MUST_USE dt_code ca_keyd_start(struct dt_ctx *ctx, const char *exe, struct dt_error *err);
+/* The signer's pid (0 while it is restarted, or without isolation). */
+int ca_keyd_pid(struct dt_ctx *ctx);
+/* How many times the signer was restarted. */
+int ca_keyd_restarts(struct dt_ctx *ctx);
+/* Stops the signer and its supervisor, once nothing signs any more. CA keys stay out of
+ * this process: signing fails from then on. */
+void ca_keyd_stop(struct dt_ctx *ctx);
+/* The signer process itself: serves the nconns sockets at fds 3.. until all close;
+ * returns the exit status. */
+int ca_keyd_main(const char *data_dir, const char *passphrase_file, int nconns);
 
 #endif

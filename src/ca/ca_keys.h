@@ -22,8 +22,41 @@ DT_MUST_USE dt_code ca_key_load(struct dt_ctx *ctx, const char *file, EVP_PKEY *
 				struct dt_error *err);
 DT_MUST_USE dt_code ca_key_path(struct dt_ctx *ctx, const char *file, char *path, size_t cap,
 				struct dt_error *err);
-DT_MUST_USE dt_code ca_sign_with_key(EVP_PKEY *key, X509 *x, struct dt_error *err);
+/* The digest a key signs with: SHA-384 over 256 bits (the root), SHA-256, none for Ed25519. */
+const EVP_MD *ca_key_digest(const EVP_PKEY *key);
+/* Whether key is cert's private key: they match and pass a sign/verify self-test. */
+int ca_key_matches(EVP_PKEY *key, const X509 *cert);
+/* Whether DATA/keys/<file> holds a CA key (the root, an issuing CA, the Admin CA), which
+ * key isolation keeps in the signer process, rather than a key the server signs with
+ * itself: tls.key, <ca>-ocsp.key, <ca>-ocsp.<serial>.key, audit-<16 hex>.key. */
+int ca_key_file_is_ca(const char *file);
 
+/*
+ * A new CA's key (the root, an issuing CA, the Admin CA). Without key isolation it is
+ * generated here and *out is the key; with it (devtrust serve) the signer process
+ * generates and keeps it, and *out is its public half. Either way the key is saved
+ * with ca_key_save_ca, self-signed with ca_sign_self, and adopted with ca_signer_adopt.
+ */
+DT_MUST_USE dt_code ca_key_generate_ca(struct dt_ctx *ctx, const char *curve, EVP_PKEY **out,
+				       struct dt_error *err);
+DT_MUST_USE dt_code ca_key_save_ca(struct dt_ctx *ctx, const char *file, EVP_PKEY *key,
+				   struct dt_error *err);
+/* Self-signs *x with key (a new root of trust); *x may be replaced by the signed object. */
+DT_MUST_USE dt_code ca_sign_self(struct dt_ctx *ctx, EVP_PKEY *key, X509 **x, struct dt_error *err);
+
+/* Key isolation in the keyring (keys.c): from ca_keyring_set_keyd on, CA keys live in
+ * the signer process keyd; any CA key unlocked here before is dropped. */
+DT_MUST_USE dt_code ca_keyring_set_keyd(struct dt_ctx *ctx, struct ca_keyd *keyd,
+					struct dt_error *err);
+struct ca_keyd *ca_keyring_keyd(struct dt_ctx *ctx);
+/* How many CA keys (not OCSP or audit signers) this process holds unlocked. */
+int ca_keyring_ca_keys_loaded(struct dt_ctx *ctx);
+
+/* Signs the to-be-signed bytes tbs with the signer's key (SHA-256 for P-256; the
+ * signature DER-encoded into sig[cap]): the audit key's checkpoints (audit_key.c). */
+DT_MUST_USE dt_code ca_sign_bytes(const struct ca_signer *s, const unsigned char *tbs, size_t len,
+				  unsigned char *sig, size_t cap, size_t *sig_len,
+				  struct dt_error *err);
 /* Puts a freshly created CA into the context's keyring (takes ownership). */
 DT_MUST_USE dt_code ca_signer_adopt(struct dt_ctx *ctx, const char *name, EVP_PKEY *key, X509 *cert,
 				    const struct ca_signer **out, struct dt_error *err);
@@ -33,9 +66,6 @@ DT_MUST_USE dt_code ca_row_read(struct dt_ctx *ctx, const char *name, struct sto
 				struct dt_error *err);
 /* The certificate that is exactly der (no trailing bytes), or NULL (ocsp_sign.c). */
 X509 *ca_der_cert(const unsigned char *der, size_t len);
-/* cert's serial as dt_cert_info writes it: 32 lower-case hex digits, at least (ocsp_sign.c). */
-DT_MUST_USE dt_code ca_cert_serial_hex(const X509 *cert, char serial[DT_SERIAL_HEX_BUF],
-				       struct dt_error *err);
 
 /* Delegated OCSP signers, cached in the keyring beside the CA keys under their own entry
  * names ("<ca>#ocsp"). A renewal swaps an entry while workers may still sign with the
@@ -68,6 +98,11 @@ DT_MUST_USE dt_code ca_ocsp_signer_create(struct dt_ctx *ctx, const char *name,
 					  const struct ca_signer *issuer, int64_t lifetime_s,
 					  int renewal, EVP_PKEY **key, X509 **cert,
 					  char key_file[CA_KEY_FILE_BUF], struct dt_error *err);
+/* The Admin CA (admin_ca.c): root 1 builds its self-signed certificate for key, root 0 an
+ * operator's client certificate (clientAuth) for key, issued by issuer (hierarchy.c). */
+DT_MUST_USE dt_code ca_admin_build(struct dt_ctx *ctx, int root, const char *cn, EVP_PKEY *key,
+				   const struct ca_signer *issuer, int64_t lifetime_s, X509 **out,
+				   struct dt_error *err);
 /* "<name>-ocsp.<serial>.key": the key file of a renewed signer certificate (ocsp_sign.c). */
 DT_MUST_USE dt_code ca_ocsp_renewed_key_file(const char *name, const X509 *cert, char *file,
 					     size_t cap, struct dt_error *err);

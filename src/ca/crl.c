@@ -129,12 +129,15 @@ struct crl_job {
 static dt_code number_job(struct store_txn *txn, void *arg, struct dt_error *err)
 {
 	struct crl_job *j = arg;
-	char details[64];
+	char details[96];
 	dt_code rc;
 
 	if ((rc = txn->ops->ca_next_crl_number(txn, j->ca, &j->number, err)) != DT_OK)
 		return rc;
-	snprintf(details, sizeof(details), "{\"crl_number\":%lld}", (long long)j->number);
+	/* Numbers are never reused: the one before is the previous CRL's. */
+	snprintf(details, sizeof(details),
+		 "{\"before\":{\"crl_number\":%lld},\"after\":{\"crl_number\":%lld}}",
+		 (long long)(j->number - 1), (long long)j->number);
 	return audit_append(txn, j->actor, "crl.generate", j->ca, "", details, err);
 }
 
@@ -174,7 +177,7 @@ dt_code dt_crl_generate(struct dt_ctx *ctx, const char *ca_name, unsigned char *
 {
 	const struct ca_signer *signer = NULL;
 	struct crl_build b;
-	struct crl_job j = {.ca = ca_name, .actor = ctx->actor, .now = dt_now(), .build = &b};
+	struct crl_job j = {.ca = ca_name, .actor = dt_actor(ctx), .now = dt_now(), .build = &b};
 	const X509 *ca;
 	int64_t next =
 	    strcmp(ca_name, "root") == 0 ? CRL_NEXT_UPDATE_ROOT_S : CRL_NEXT_UPDATE_ISSUING_S;
@@ -207,7 +210,7 @@ dt_code dt_crl_generate(struct dt_ctx *ctx, const char *ca_name, unsigned char *
 		goto out;
 	}
 	if ((rc = add_crl_exts(b.crl, ca, j.number, err)) != DT_OK ||
-	    (rc = ca_sign_crl(signer, b.crl, err)) != DT_OK)
+	    (rc = ca_sign_crl(signer, &b.crl, err)) != DT_OK)
 		goto out;
 	if ((n = i2d_X509_CRL(b.crl, der)) <= 0) {
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encode the CRL");

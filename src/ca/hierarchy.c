@@ -22,7 +22,7 @@
 #define TLS_LIFETIME_S (365LL * 86400)
 #define BACKDATE_S CA_BACKDATE_S
 
-enum cert_kind { KIND_ROOT, KIND_ISSUING, KIND_OCSP, KIND_TLS };
+enum cert_kind { KIND_ROOT, KIND_ISSUING, KIND_OCSP, KIND_TLS, KIND_ADMIN_ROOT, KIND_OPERATOR };
 
 struct cert_spec {
 	enum cert_kind kind;
@@ -60,6 +60,7 @@ static dt_code add_exts(struct dt_ctx *ctx, X509 *x, const struct cert_spec *s,
 	switch (s->kind) {
 	case KIND_ROOT:
 	case KIND_ISSUING:
+	case KIND_ADMIN_ROOT:
 		rc = ca_add_ext(x, iss, NID_basic_constraints,
 				s->kind == KIND_ROOT ? "critical,CA:TRUE,pathlen:1"
 						     : "critical,CA:TRUE,pathlen:0",
@@ -75,6 +76,13 @@ static dt_code add_exts(struct dt_ctx *ctx, X509 *x, const struct cert_spec *s,
 			rc = ca_add_ext(x, iss, NID_ext_key_usage, "OCSPSigning", err);
 		if (rc == DT_OK)
 			rc = ca_add_ext(x, iss, NID_id_pkix_OCSP_noCheck, "ignored", err);
+		break;
+	case KIND_OPERATOR:
+		rc = ca_add_ext(x, iss, NID_basic_constraints, "critical,CA:FALSE", err);
+		if (rc == DT_OK)
+			rc = ca_add_ext(x, iss, NID_key_usage, "critical,digitalSignature", err);
+		if (rc == DT_OK)
+			rc = ca_add_ext(x, iss, NID_ext_key_usage, "clientAuth", err);
 		break;
 	case KIND_TLS:
 		rc = ca_add_ext(x, iss, NID_basic_constraints, "critical,CA:FALSE", err);
@@ -92,9 +100,11 @@ static dt_code add_exts(struct dt_ctx *ctx, X509 *x, const struct cert_spec *s,
 		rc = ca_add_ext(x, iss, NID_subject_key_identifier, "hash", err);
 	if (rc == DT_OK)
 		rc = ca_add_ext(x, iss, NID_authority_key_identifier, "keyid:always", err);
-	if (rc == DT_OK && s->kind != KIND_ROOT && s->kind != KIND_OCSP)
+	/* The Admin CA's certificates are checked against the store, not by revocation
+	 * URLs: only the device hierarchy's carry them. */
+	if (rc == DT_OK && (s->kind == KIND_ISSUING || s->kind == KIND_TLS))
 		rc = ca_add_ext(x, iss, NID_info_access, aia, err);
-	if (rc == DT_OK && s->kind != KIND_ROOT && s->kind != KIND_OCSP)
+	if (rc == DT_OK && (s->kind == KIND_ISSUING || s->kind == KIND_TLS))
 		rc = ca_add_ext(x, iss, NID_crl_distribution_points, cdp, err);
 	return rc;
 }
@@ -134,7 +144,7 @@ static dt_code build_cert(struct dt_ctx *ctx, const struct cert_spec *s, X509 **
 	}
 	if ((rc = add_exts(ctx, x, s, err)) != DT_OK)
 		goto out;
-	rc = s->issuer ? ca_sign_cert(s->issuer, x, err) : ca_sign_with_key(s->key, x, err);
+	rc = s->issuer ? ca_sign_cert(s->issuer, &x, err) : ca_sign_self(ctx, s->key, &x, err);
 	if (rc != DT_OK)
 		goto out;
 	*out = x;
@@ -168,6 +178,21 @@ static void fill_info(struct store_ca *ca, const X509 *x, const char *name, cons
 	ca_fingerprint(x, ca->info.fingerprint);
 	ca->info.not_before = ca_asn1_time(X509_get0_notBefore(x));
 	ca->info.not_after = ca_asn1_time(X509_get0_notAfter(x));
+}
+
+dt_code ca_admin_build(struct dt_ctx *ctx, int root, const char *cn, EVP_PKEY *key,
+		       const struct ca_signer *issuer, int64_t lifetime_s, X509 **out,
+		       struct dt_error *err)
+{
+	struct cert_spec spec = {root ? KIND_ADMIN_ROOT : KIND_OPERATOR,
+				 "admin",
+				 cn,
+				 key,
+				 root ? NULL : issuer,
+				 lifetime_s,
+				 NULL};
+
+	return build_cert(ctx, &spec, out, err);
 }
 
 dt_code ca_ocsp_signer_create(struct dt_ctx *ctx, const char *name, const struct ca_signer *issuer,
@@ -233,7 +258,8 @@ static dt_code create_issuing(struct dt_ctx *ctx, const char *name, const struct
 	struct cert_spec spec;
 	dt_code rc;
 
-	if ((rc = ca_key_generate("P-256", &key, err)) != DT_OK)
+	/* With key isolation the signer process makes and keeps the key: key is its public half. */
+	if ((rc = ca_key_generate_ca(ctx, "P-256", &key, err)) != DT_OK)
 		goto out;
 	snprintf(cn, sizeof(cn), "%s Issuing CA", name);
 	spec = (struct cert_spec){KIND_ISSUING, name, cn, key, root, ISSUING_LIFETIME_S, NULL};
@@ -243,7 +269,7 @@ static dt_code create_issuing(struct dt_ctx *ctx, const char *name, const struct
 		goto out;
 	fill_info(out, cert, name, "issuing", "root");
 	snprintf(file, sizeof(file), "%s.key", name);
-	if ((rc = ca_key_save(ctx, file, key, err)) != DT_OK)
+	if ((rc = ca_key_save_ca(ctx, file, key, err)) != DT_OK)
 		goto out;
 	rc = ca_signer_adopt(ctx, name, key, cert, signer, err);
 	key = NULL;
@@ -338,16 +364,19 @@ struct insert_job {
 static dt_code insert_cas_job(struct store_txn *txn, void *arg, struct dt_error *err)
 {
 	struct insert_job *j = arg;
-	char details[256];
 	dt_code rc;
 
 	for (int i = 0; i < j->n; i++) {
+		const struct dt_ca_info *ca = &j->cas[i]->info;
+
 		if ((rc = txn->ops->ca_insert(txn, j->cas[i], err)) != DT_OK)
 			return rc;
-		snprintf(details, sizeof(details), "{\"kind\":\"%s\",\"fingerprint\":\"%s\"}",
-			 j->cas[i]->info.kind, j->cas[i]->info.fingerprint);
-		if ((rc = audit_append(txn, j->actor, j->action, j->cas[i]->info.name, "", details,
-				       err)) != DT_OK)
+		if ((rc = audit_append_change(txn, j->actor, j->action, ca->name, "", json_null(),
+					      json_pack("{s:s,s:s,s:s,s:s,s:I}", "kind", ca->kind,
+							"parent", ca->parent, "subject",
+							ca->subject, "fingerprint", ca->fingerprint,
+							"not_after", (json_int_t)ca->not_after),
+					      NULL, err)) != DT_OK)
 			return rc;
 	}
 	return DT_OK;
@@ -370,13 +399,13 @@ dt_code ca_init_hierarchy(struct dt_ctx *ctx, int64_t ocsp_lifetime_s, struct dt
 		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	if ((rc = ca_key_generate("P-384", &key, err)) != DT_OK)
+	if ((rc = ca_key_generate_ca(ctx, "P-384", &key, err)) != DT_OK)
 		goto out;
 	snprintf(cn, sizeof(cn), "%s Root CA", ctx->org);
 	spec = (struct cert_spec){KIND_ROOT, "root", cn, key, NULL, ROOT_LIFETIME_S, NULL};
 	if ((rc = build_cert(ctx, &spec, &cert, err)) != DT_OK ||
 	    (rc = der_into(cert, root->cert, sizeof(root->cert), &root->cert_len, err)) != DT_OK ||
-	    (rc = ca_key_save(ctx, "root.key", key, err)) != DT_OK)
+	    (rc = ca_key_save_ca(ctx, "root.key", key, err)) != DT_OK)
 		goto out;
 	fill_info(root, cert, "root", "root", "");
 	rc = ca_signer_adopt(ctx, "root", key, cert, &root_signer, err);
@@ -393,7 +422,7 @@ dt_code ca_init_hierarchy(struct dt_ctx *ctx, int64_t ocsp_lifetime_s, struct dt
 				 err)) != DT_OK ||
 	    (rc = create_tls(ctx, def_signer, err)) != DT_OK)
 		goto out;
-	job = (struct insert_job){{root, def}, 2, ctx->actor, "ca.create"};
+	job = (struct insert_job){{root, def}, 2, dt_actor(ctx), "ca.create"};
 	rc = store_write(ctx->store, insert_cas_job, &job, err);
 out:
 	EVP_PKEY_free(key);
@@ -481,13 +510,15 @@ dt_code dt_ca_add_opts(struct dt_ctx *ctx, const char *name, const struct dt_ca_
 		    strlen(name), DT_MAX_CA_NAME_LEN);
 	if (strcmp(name, "root") == 0)
 		return dt_fail(err, DT_ERR_INVALID, "'root' is reserved for the root CA");
-	/* Key files are DATA/keys/<ca>.key and <ca>-ocsp.key beside tls.key: these names
-	 * would take (and on failure delete) another key's file. */
-	if (strcmp(name, "tls") == 0 ||
+	/* Key files are DATA/keys/<ca>.key and <ca>-ocsp.key beside tls.key and
+	 * audit-<16 hex>.key: these names would take (and on failure delete) another key's
+	 * file, and key isolation tells CA keys from the others by name (ca_key_file_is_ca). */
+	if (strcmp(name, "tls") == 0 || strncmp(name, "audit-", 6) == 0 ||
 	    (strlen(name) >= 5 && strcmp(name + strlen(name) - 5, "-ocsp") == 0))
 		return dt_fail(err, DT_ERR_INVALID,
-			       "CA name '%s' is reserved: 'tls' and names ending in '-ocsp' would "
-			       "share a key file with the TLS key or an OCSP signer",
+			       "CA name '%s' is reserved: 'tls', names starting with 'audit-' and "
+			       "names ending in '-ocsp' would share a key file with the TLS key, "
+			       "an audit key or an OCSP signer",
 			       name);
 	if (!(ex = calloc(1, sizeof(*ex))) || !(ca = calloc(1, sizeof(*ca)))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
@@ -512,7 +543,7 @@ dt_code dt_ca_add_opts(struct dt_ctx *ctx, const char *name, const struct dt_ca_
 		remove_keys(ctx, name);
 		goto out;
 	}
-	job = (struct insert_job){{ca, NULL}, 1, ctx->actor, "ca.add"};
+	job = (struct insert_job){{ca, NULL}, 1, dt_actor(ctx), "ca.add"};
 	rc = store_write(ctx->store, insert_cas_job, &job, err);
 	if (rc != DT_OK)
 		remove_keys(ctx, name);

@@ -150,7 +150,7 @@ dt_code ca_issue_device_cert(struct dt_ctx *ctx, const struct dt_device *d,
 		goto out;
 	}
 	if ((rc = add_device_exts(ctx, x, ca, d, cl, csr->key_type, err)) != DT_OK ||
-	    (rc = ca_sign_cert(signer, x, err)) != DT_OK)
+	    (rc = ca_sign_cert(signer, &x, err)) != DT_OK)
 		goto out;
 	if ((der_len = i2d_X509(x, &der)) <= 0) {
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encode the certificate");

@@ -2,8 +2,10 @@
  * CA keys: generated here, written PKCS#8-encrypted (PBES2, PBKDF2-SHA256,
  * AES-256-CBC) to 0600 files, unlocked once per process into a keyring, and
  * used only through ca_sign_*(). Nothing else in devtrust sees an EVP_PKEY
- * of a CA.
+ * of a CA. With key isolation (devtrust serve) a CA's keyring entry holds its
+ * certificate only, and ca_sign_*() hand the work to the signer process.
  */
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -13,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ca/ca_keys.h"
+#include "ca/keyd.h"
 
 /* PBKDF2 iterations: slows offline guessing of a stolen key file while an
  * unlock stays well under a second on the appliances we target. */
@@ -22,18 +24,72 @@
 
 struct ca_signer {
 	char name[DT_ID_BUF];
-	EVP_PKEY *key;
+	EVP_PKEY *key; /* NULL when the signer process holds it (keyd) */
 	X509 *cert;
 	int revoked;
 	/* The keyring's reference, plus one per user of an OCSP signer (which a renewal
 	 * may swap out of the keyring while a worker still signs with it). */
 	atomic_int refs;
+	/* Key isolation: the signer process keyd signs with DATA/keys/<key_file>; the
+	 * certificate's DER goes with every request. */
+	struct ca_keyd *keyd;
+	char key_file[CA_KEY_FILE_BUF];
+	unsigned char *cert_der;
+	size_t cert_len;
 };
 
 struct ca_keyring {
 	struct ca_signer *items[CA_KEYRING_MAX];
 	int n;
+	struct ca_keyd *keyd; /* key isolation is on: CA keys live in that process */
 };
+
+/* The signer process of ctx, or NULL: CA keys are unlocked in this process. */
+static struct ca_keyd *keyd_of(struct dt_ctx *ctx)
+{
+	struct ca_keyd *k;
+
+	pthread_mutex_lock(&ctx->keys_mu);
+	k = ctx->keys ? ctx->keys->keyd : NULL;
+	pthread_mutex_unlock(&ctx->keys_mu);
+	return k;
+}
+
+/* Keyring entries of CA keys are CA names and "admin_ca"; the keys the server signs
+ * with itself have a '#' in theirs ("<ca>#ocsp", "#audit"). */
+static int entry_is_ca(const char *entry)
+{
+	return strchr(entry, '#') == NULL;
+}
+
+int ca_key_file_is_ca(const char *file)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *ocsp = strstr(file, "-ocsp.");
+	size_t n;
+
+	if (strcmp(file, "tls.key") == 0)
+		return 0;
+	if (strncmp(file, "audit-", 6) == 0 && strspn(file + 6, hex) == 16 &&
+	    strcmp(file + 22, ".key") == 0)
+		return 0;
+	if (ocsp && strcmp(ocsp, "-ocsp.key") == 0)
+		return 0;
+	if (ocsp && (n = strspn(ocsp + 6, hex)) > 0 && strcmp(ocsp + 6 + n, ".key") == 0)
+		return 0;
+	return 1;
+}
+
+/* Whether key holds a private part: a CA's must never reach this process under isolation. */
+static int has_private(const EVP_PKEY *key)
+{
+	BIGNUM *priv = NULL;
+	int has = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &priv) == 1;
+
+	BN_clear_free(priv);
+	ERR_clear_error();
+	return has;
+}
 
 dt_code ca_key_generate(const char *curve, EVP_PKEY **out, struct dt_error *err)
 {
@@ -65,6 +121,11 @@ dt_code ca_key_save(struct dt_ctx *ctx, const char *file, EVP_PKEY *key, struct 
 	long pem_len;
 	dt_code rc;
 
+	if (keyd_of(ctx) && ca_key_file_is_ca(file))
+		return dt_fail(err, DT_ERR_INTERNAL,
+			       "refusing to write the CA key %s in the server process: with key "
+			       "isolation, CA keys are made and kept by the signer process",
+			       file);
 	if ((rc = ca_key_path(ctx, file, path, sizeof(path), err)) != DT_OK)
 		return rc;
 	if ((rc = dt_passphrase(ctx, &pass, &pass_len, err)) != DT_OK)
@@ -98,6 +159,11 @@ dt_code ca_key_load(struct dt_ctx *ctx, const char *file, EVP_PKEY **out, struct
 	dt_code rc;
 
 	*out = NULL;
+	if (keyd_of(ctx) && ca_key_file_is_ca(file))
+		return dt_fail(err, DT_ERR_INTERNAL,
+			       "refusing to load the CA key %s into the server process: with key "
+			       "isolation only the signer process holds CA keys",
+			       file);
 	if ((rc = ca_key_path(ctx, file, path, sizeof(path), err)) != DT_OK)
 		return rc;
 	if ((rc = dt_read_file(path, 64 * 1024, &pem, &pem_len, err)) != DT_OK)
@@ -121,29 +187,91 @@ out:
 	return rc;
 }
 
-static const EVP_MD *digest_for(EVP_PKEY *key)
+const EVP_MD *ca_key_digest(const EVP_PKEY *key)
 {
 	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519)
 		return NULL;
 	return EVP_PKEY_get_bits(key) > 256 ? EVP_sha384() : EVP_sha256();
 }
 
-dt_code ca_sign_with_key(EVP_PKEY *key, X509 *x, struct dt_error *err)
+dt_code ca_key_generate_ca(struct dt_ctx *ctx, const char *curve, EVP_PKEY **out,
+			   struct dt_error *err)
 {
-	if (X509_sign(x, key, digest_for(key)) <= 0)
+	struct ca_keyd *k = keyd_of(ctx);
+
+	*out = NULL;
+	return k ? keyd_genkey(k, curve, out, err) : ca_key_generate(curve, out, err);
+}
+
+dt_code ca_key_save_ca(struct dt_ctx *ctx, const char *file, EVP_PKEY *key, struct dt_error *err)
+{
+	struct ca_keyd *k = keyd_of(ctx);
+
+	return k ? keyd_savekey(k, file, key, err) : ca_key_save(ctx, file, key, err);
+}
+
+dt_code ca_sign_self(struct dt_ctx *ctx, EVP_PKEY *key, X509 **x, struct dt_error *err)
+{
+	struct ca_keyd *k = keyd_of(ctx);
+
+	if (k)
+		return keyd_sign_self(k, key, x, err);
+	if (X509_sign(*x, key, ca_key_digest(key)) <= 0)
 		return dt_fail(err, DT_ERR_CRYPTO, "signing a certificate failed");
 	return DT_OK;
 }
 
-dt_code ca_sign_cert(const struct ca_signer *s, X509 *x, struct dt_error *err)
+dt_code ca_sign_cert(const struct ca_signer *s, X509 **x, struct dt_error *err)
 {
-	return ca_sign_with_key(s->key, x, err);
+	if (!s->key)
+		return keyd_sign_cert(s->keyd, s->key_file, s->cert, s->cert_der, s->cert_len, x,
+				      err);
+	if (X509_sign(*x, s->key, ca_key_digest(s->key)) <= 0)
+		return dt_fail(err, DT_ERR_CRYPTO, "signing a certificate as %s failed", s->name);
+	return DT_OK;
 }
 
-dt_code ca_sign_crl(const struct ca_signer *s, X509_CRL *crl, struct dt_error *err)
+dt_code ca_sign_crl(const struct ca_signer *s, X509_CRL **crl, struct dt_error *err)
 {
-	if (X509_CRL_sign(crl, s->key, digest_for(s->key)) <= 0)
+	if (!s->key)
+		return keyd_sign_crl(s->keyd, s->key_file, s->cert, s->cert_der, s->cert_len, crl,
+				     err);
+	if (X509_CRL_sign(*crl, s->key, ca_key_digest(s->key)) <= 0)
 		return dt_fail(err, DT_ERR_CRYPTO, "signing the CRL of %s failed", s->name);
+	return DT_OK;
+}
+
+/* The signers that sign other things (checkpoints, OCSP responses) are never isolated. */
+static dt_code need_key(const struct ca_signer *s, struct dt_error *err)
+{
+	if (!s->key)
+		return dt_fail(err, DT_ERR_INTERNAL,
+			       "%s's key is in the signer process, which signs certificates and "
+			       "CRLs only",
+			       s->name);
+	return DT_OK;
+}
+
+dt_code ca_sign_bytes(const struct ca_signer *s, const unsigned char *tbs, size_t len,
+		      unsigned char *sig, size_t cap, size_t *sig_len, struct dt_error *err)
+{
+	EVP_MD_CTX *md = NULL;
+	size_t n = cap;
+	int ok;
+
+	*sig_len = 0;
+	if (need_key(s, err) != DT_OK)
+		return DT_ERR_INTERNAL;
+	md = EVP_MD_CTX_new();
+	ok = md && EVP_DigestSignInit(md, NULL, ca_key_digest(s->key), NULL, s->key) == 1 &&
+	     EVP_DigestSign(md, sig, &n, tbs, len) == 1;
+
+	EVP_MD_CTX_free(md);
+	*sig_len = ok ? n : 0;
+	if (!ok) {
+		ERR_clear_error();
+		return dt_fail(err, DT_ERR_CRYPTO, "signing as %s failed", s->name);
+	}
 	return DT_OK;
 }
 
@@ -158,6 +286,7 @@ static void signer_free(struct ca_signer *s)
 		return;
 	EVP_PKEY_free(s->key);
 	X509_free(s->cert);
+	OPENSSL_free(s->cert_der);
 	free(s);
 }
 
@@ -185,7 +314,50 @@ void ca_keyring_free(struct ca_keyring *k)
 		return;
 	for (int i = 0; i < k->n; i++)
 		ca_signer_put(k->items[i]);
+	keyd_free(k->keyd);
 	free(k);
+}
+
+dt_code ca_keyring_set_keyd(struct dt_ctx *ctx, struct ca_keyd *keyd, struct dt_error *err)
+{
+	struct ca_keyring *k;
+	dt_code rc = DT_OK;
+	int n = 0;
+
+	pthread_mutex_lock(&ctx->keys_mu);
+	if (!ctx->keys && !(ctx->keys = calloc(1, sizeof(*ctx->keys)))) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	k = ctx->keys;
+	/* A CA key unlocked before isolation began leaves this process now. */
+	for (int i = 0; i < k->n; i++) {
+		if (k->items[i]->key && entry_is_ca(k->items[i]->name))
+			ca_signer_put(k->items[i]);
+		else
+			k->items[n++] = k->items[i];
+	}
+	k->n = n;
+	k->keyd = keyd;
+out:
+	pthread_mutex_unlock(&ctx->keys_mu);
+	return rc;
+}
+
+struct ca_keyd *ca_keyring_keyd(struct dt_ctx *ctx)
+{
+	return keyd_of(ctx);
+}
+
+int ca_keyring_ca_keys_loaded(struct dt_ctx *ctx)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&ctx->keys_mu);
+	for (int i = 0; ctx->keys && i < ctx->keys->n; i++)
+		n += ctx->keys->items[i]->key && entry_is_ca(ctx->keys->items[i]->name);
+	pthread_mutex_unlock(&ctx->keys_mu);
+	return n;
 }
 
 struct ca_read_job {
@@ -227,21 +399,29 @@ static int find_locked(struct dt_ctx *ctx, const char *entry)
 }
 
 /* Signs a fixed message and verifies it with the certificate's public key. */
-static int self_test(const struct ca_signer *s)
+static int self_test(EVP_PKEY *key, const X509 *cert)
 {
 	static const unsigned char msg[] = "devtrust CA key self-test";
 	unsigned char sig[1024];
 	size_t sig_len = sizeof(sig);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	const EVP_MD *dg = digest_for(s->key);
-	int ok = md && EVP_DigestSignInit(md, NULL, dg, NULL, s->key) == 1 &&
+	const EVP_MD *dg = ca_key_digest(key);
+	int ok = md && EVP_DigestSignInit(md, NULL, dg, NULL, key) == 1 &&
 		 EVP_DigestSign(md, sig, &sig_len, msg, sizeof(msg)) == 1;
 
 	EVP_MD_CTX_free(md);
 	md = ok ? EVP_MD_CTX_new() : NULL;
-	ok = md && EVP_DigestVerifyInit(md, NULL, dg, NULL, X509_get0_pubkey(s->cert)) == 1 &&
+	ok = md && EVP_DigestVerifyInit(md, NULL, dg, NULL, X509_get0_pubkey(cert)) == 1 &&
 	     EVP_DigestVerify(md, sig, sig_len, msg, sizeof(msg)) == 1;
 	EVP_MD_CTX_free(md);
+	return ok;
+}
+
+int ca_key_matches(EVP_PKEY *key, const X509 *cert)
+{
+	int ok = X509_check_private_key(cert, key) == 1 && self_test(key, cert) == 1;
+
+	ERR_clear_error();
 	return ok;
 }
 
@@ -307,9 +487,28 @@ dt_code ca_signer_adopt(struct dt_ctx *ctx, const char *name, EVP_PKEY *key, X50
 		goto out;
 	}
 	snprintf(s->name, sizeof(s->name), "%s", name);
+	atomic_init(&s->refs, 1);
+	if (ctx->keys->keyd && entry_is_ca(name)) {
+		/* Made by the signer process (ca_key_generate_ca): key is its public half. */
+		int n = has_private(key) ? -1 : i2d_X509(cert, &s->cert_der);
+
+		if (n <= 0) {
+			rc = dt_fail(err, DT_ERR_INTERNAL,
+				     n < 0 ? "a private key of CA '%s' reached the server process"
+					   : "cannot encode the certificate of CA '%s'",
+				     name);
+			free(s);
+			s = NULL;
+			goto out;
+		}
+		s->cert_len = (size_t)n;
+		s->keyd = ctx->keys->keyd;
+		snprintf(s->key_file, sizeof(s->key_file), "%s.key", name);
+		EVP_PKEY_free(key);
+		key = NULL;
+	}
 	s->key = key;
 	s->cert = cert;
-	atomic_init(&s->refs, 1);
 	ctx->keys->items[ctx->keys->n++] = s;
 	*out = s;
 	key = NULL;
@@ -356,10 +555,31 @@ static dt_code signer_open(struct dt_ctx *ctx, const char *entry, X509 *cert, EV
 	s->key = key;
 	if ((rc = dt_copy(s->name, sizeof(s->name), entry, "keyring entry", err)) != DT_OK)
 		goto out;
+	if ((s->keyd = keyd_of(ctx)) && entry_is_ca(entry)) {
+		/* Isolation: the signer process unlocks and self-tests it; nothing comes back. */
+		int n = s->key ? -1 : i2d_X509(s->cert, &s->cert_der);
+
+		if (n <= 0 || !key_file) {
+			rc = dt_fail(err, DT_ERR_INTERNAL,
+				     "CA key %s cannot be opened in the server process",
+				     key_file ? key_file : entry);
+			goto out;
+		}
+		s->cert_len = (size_t)n;
+		if ((rc = dt_copy(s->key_file, sizeof(s->key_file), key_file, "key file", err)) !=
+		    DT_OK)
+			goto out;
+		rc = keyd_unlock(s->keyd, s->key_file, s->cert_der, s->cert_len, err);
+		if (rc == DT_OK) {
+			*out = s;
+			s = NULL;
+		}
+		goto out;
+	}
+	s->keyd = NULL;
 	if (!s->key && (rc = ca_key_load(ctx, key_file, &s->key, err)) != DT_OK)
 		goto out;
-	if (X509_check_private_key(s->cert, s->key) != 1 || self_test(s) != 1) {
-		ERR_clear_error();
+	if (!ca_key_matches(s->key, s->cert)) {
 		rc = dt_fail(err, DT_ERR_CRYPTO,
 			     "the key %s does not match its certificate or fails its sign/verify "
 			     "self-test",
@@ -462,7 +682,9 @@ dt_code ca_signer_reload(struct dt_ctx *ctx, const char *entry, X509 *cert, cons
 dt_code ca_sign_ocsp_basic(const struct ca_signer *s, OCSP_BASICRESP *bs, unsigned long flags,
 			   struct dt_error *err)
 {
-	if (OCSP_basic_sign(bs, s->cert, s->key, digest_for(s->key), NULL, flags) != 1) {
+	if (need_key(s, err) != DT_OK)
+		return DT_ERR_INTERNAL;
+	if (OCSP_basic_sign(bs, s->cert, s->key, ca_key_digest(s->key), NULL, flags) != 1) {
 		ERR_clear_error();
 		return dt_fail(err, DT_ERR_CRYPTO, "signing an OCSP response as %s failed",
 			       s->name);

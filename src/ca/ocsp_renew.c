@@ -92,7 +92,6 @@ struct swap_job {
 static dt_code swap_job(struct store_txn *txn, void *arg, struct dt_error *err)
 {
 	struct swap_job *j = arg;
-	char details[256];
 	dt_code rc;
 
 	if ((rc = txn->ops->ca_get(txn, j->name, &j->now, err)) != DT_OK)
@@ -107,11 +106,11 @@ static dt_code swap_job(struct store_txn *txn, void *arg, struct dt_error *err)
 		return dt_fail(err, DT_ERR_STATE, "CA '%s' was revoked meanwhile", j->name);
 	if ((rc = txn->ops->ca_set_ocsp_cert(txn, j->name, j->der, j->len, err)) != DT_OK)
 		return rc;
-	snprintf(
-	    details, sizeof(details),
-	    "{\"serial\":\"%s\",\"not_after\":%lld,\"fingerprint\":\"%s\",\"previous\":\"%s\"}",
-	    j->info->serial, (long long)j->info->not_after, j->info->fingerprint, j->previous);
-	return audit_append(txn, j->actor, "ca.ocsp_renew", j->name, "", details, err);
+	return audit_append_change(
+	    txn, j->actor, "ca.ocsp_renew", j->name, "", json_pack("{s:s}", "serial", j->previous),
+	    json_pack("{s:s,s:I,s:s}", "serial", j->info->serial, "not_after",
+		      (json_int_t)j->info->not_after, "fingerprint", j->info->fingerprint),
+	    NULL, err);
 }
 
 /* The key file of the signer the renewal replaced; "" if none is left to remove. */
@@ -205,7 +204,7 @@ dt_code dt_ca_ocsp_renew(struct dt_ctx *ctx, const char *ca, int64_t lifetime_s,
 	}
 	old_key_file(ctx, ca, row, old_file);
 	job->name = ca;
-	job->actor = ctx->actor;
+	job->actor = dt_actor(ctx);
 	job->seen = row;
 	job->der = der;
 	job->len = (size_t)der_len;

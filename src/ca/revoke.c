@@ -78,7 +78,7 @@ static dt_code revoke_job(struct store_txn *txn, void *arg, struct dt_error *err
 {
 	struct revoke_job *j = arg;
 	struct store_cert c;
-	char details[256];
+	const char *before = "valid|on-hold";
 	dt_code rc;
 
 	if (j->single) {
@@ -89,15 +89,19 @@ static dt_code revoke_job(struct store_txn *txn, void *arg, struct dt_error *err
 			    err, DT_ERR_STATE,
 			    "certificate %s is already revoked (%s); revocation is final",
 			    j->scope.serial, dt_reason_name(c.info.reason));
+		before = dt_cert_status_name(c.info.status);
 	}
 	if ((rc = txn->ops->cert_set_status(
 		 txn, &j->scope, (1u << DT_CERT_VALID) | (1u << DT_CERT_HOLD), DT_CERT_REVOKED,
 		 j->reason, dt_now(), NULL, NULL, &j->count, err)) != DT_OK)
 		return rc;
-	snprintf(details, sizeof(details), "{\"reason\":\"%s\",\"count\":%lld}",
-		 dt_reason_name(j->reason), (long long)j->count);
-	return audit_append(txn, j->actor, j->single ? "cert.revoke" : "cert.revoke_all", j->object,
-			    j->why, details, err);
+	/* Before: the statuses the revocation moves certificates from (one certificate:
+	 * its own); count: how many moved. */
+	return audit_append_change(
+	    txn, j->actor, j->single ? "cert.revoke" : "cert.revoke_all", j->object, j->why,
+	    json_pack("{s:s}", "status", before),
+	    json_pack("{s:s,s:s}", "status", "revoked", "reason", dt_reason_name(j->reason)),
+	    json_pack("{s:I}", "count", (json_int_t)j->count), err);
 }
 
 dt_code dt_cert_revoke(struct dt_ctx *ctx, const char *serial, int reason, const char *why,
@@ -116,7 +120,7 @@ dt_code dt_cert_revoke(struct dt_ctx *ctx, const char *serial, int reason, const
 	j.object = sn;
 	j.reason = reason;
 	j.why = why ? why : "";
-	j.actor = ctx->actor;
+	j.actor = dt_actor(ctx);
 	j.single = 1;
 	return store_write(ctx->store, revoke_job, &j, err);
 }
@@ -164,7 +168,7 @@ dt_code dt_cert_revoke_all(struct dt_ctx *ctx, enum dt_revoke_scope scope, const
 	j.object = name;
 	j.reason = reason;
 	j.why = why ? why : "";
-	j.actor = ctx->actor;
+	j.actor = dt_actor(ctx);
 	rc = store_write(ctx->store, revoke_all_job, &j, err);
 	*count = j.count;
 	return rc;
@@ -180,7 +184,6 @@ static dt_code ca_revoke_job(struct store_txn *txn, void *arg, struct dt_error *
 {
 	struct ca_revoke_job *j = arg;
 	struct store_ca *ca = malloc(sizeof(*ca));
-	char details[64];
 	dt_code rc;
 
 	if (!ca)
@@ -198,8 +201,9 @@ static dt_code ca_revoke_job(struct store_txn *txn, void *arg, struct dt_error *
 	}
 	if ((rc = txn->ops->ca_set_revoked(txn, j->name, dt_now(), j->reason, err)) != DT_OK)
 		goto out;
-	snprintf(details, sizeof(details), "{\"reason\":\"%s\"}", dt_reason_name(j->reason));
-	rc = audit_append(txn, j->actor, "ca.revoke", j->name, "", details, err);
+	rc = audit_append_change(
+	    txn, j->actor, "ca.revoke", j->name, "", json_pack("{s:b}", "revoked", 0),
+	    json_pack("{s:b,s:s}", "revoked", 1, "reason", dt_reason_name(j->reason)), NULL, err);
 out:
 	free(ca);
 	return rc;
@@ -207,7 +211,7 @@ out:
 
 dt_code dt_ca_revoke(struct dt_ctx *ctx, const char *name, int reason, struct dt_error *err)
 {
-	struct ca_revoke_job j = {name, reason, ctx->actor};
+	struct ca_revoke_job j = {name, reason, dt_actor(ctx)};
 	dt_code rc;
 
 	if ((rc = check_reason(reason, err)) != DT_OK)

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "devtrust/admin.h"
 #include "devtrust/audit.h"
 #include "devtrust/devtrust.h"
 #include "devtrust/inventory.h"
@@ -62,9 +63,6 @@ int cli_read_input(struct cli *c, const char *path, size_t max, const char *what
 /* Writes data to path atomically (temp + fsync + rename), mode 0644. */
 int cli_write_file(struct cli *c, const char *path, const void *data, size_t len);
 
-json_t *cli_device_json(const struct dt_device *d);
-json_t *cli_cert_json(const struct dt_cert_info *ci);
-
 int cmd_init(struct cli *c, int argc, char **argv);
 int cmd_ca(struct cli *c, int argc, char **argv);
 int cmd_class(struct cli *c, int argc, char **argv);
@@ -73,10 +71,13 @@ int cmd_cert(struct cli *c, int argc, char **argv);
 int cmd_crl(struct cli *c, int argc, char **argv);
 int cmd_report(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
+/* After a command: a signed audit checkpoint if one is due; a failure is a warning. */
+void cmd_audit_after(struct cli *c);
 int cmd_manufacturer(struct cli *c, int argc, char **argv);
 int cmd_serve(struct cli *c, int argc, char **argv);
 int cmd_policy(struct cli *c, int argc, char **argv);
 int cmd_verify(struct cli *c, int argc, char **argv);
+int cmd_admin(struct cli *c, int argc, char **argv);
 /* cmd_verify.c: report blast-radius|clones|silent and device clear-clone. */
 int cmd_report_is_verify(const char *kind);
 int cmd_report_verify(struct cli *c, int argc, char **argv);

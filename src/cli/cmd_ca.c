@@ -7,45 +7,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/json.h"
 #include "cli/cli.h"
-
-static json_t *ca_json(const struct dt_ca_info *ca)
-{
-	char nb[32], na[32];
-
-	cli_time(ca->not_before, nb, sizeof(nb));
-	cli_time(ca->not_after, na, sizeof(na));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:I}", "name", ca->name, "kind",
-			 ca->kind, "parent", ca->parent, "subject", ca->subject, "fingerprint",
-			 ca->fingerprint, "not_before", nb, "not_after", na, "revoked", ca->revoked,
-			 "reason", ca->revoked ? dt_reason_name(ca->reason) : "", "crl_number",
-			 (json_int_t)ca->crl_number);
-}
-
-static json_t *signer_json(const struct dt_ocsp_signer_info *s)
-{
-	char nb[32], na[32], ra[32];
-
-	cli_time(s->not_before, nb, sizeof(nb));
-	cli_time(s->not_after, na, sizeof(na));
-	if (s->renew_at)
-		cli_time(s->renew_at, ra, sizeof(ra));
-	else
-		snprintf(ra, sizeof(ra), "never (ends with its CA)");
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "ca", s->ca, "serial", s->serial,
-			 "fingerprint", s->fingerprint, "not_before", nb, "not_after", na,
-			 "renew_at", ra);
-}
 
 /* The CA as JSON, with its OCSP signer when it has one. */
 static json_t *ca_show_json(struct cli *c, const struct dt_ca_info *ca)
 {
 	struct dt_ocsp_signer_info s;
 	struct dt_error err;
-	json_t *o = ca_json(ca);
+	json_t *o = api_ca_json(ca);
 
 	if (o && dt_ca_ocsp_signer(c->ctx, ca->name, &s, &err) == DT_OK)
-		json_object_set_new(o, "ocsp_signer", signer_json(&s));
+		json_object_set_new(o, "ocsp_signer", api_signer_json(&s));
 	return o;
 }
 
@@ -63,7 +36,7 @@ static int ca_renew_ocsp(struct cli *c, const struct cli_args *a)
 	if (cli_flag(a, "if-due") && dt_ca_ocsp_signer(c->ctx, a->pos[1], &s, &err) == DT_OK &&
 	    (s.renew_at == 0 || s.renew_at > (int64_t)time(NULL))) {
 		if (c->json) {
-			json_t *o = signer_json(&s);
+			json_t *o = api_signer_json(&s);
 			json_object_set_new(o, "renewed", json_false());
 			cli_json_print(o);
 		} else if (s.renew_at == 0) {
@@ -78,7 +51,7 @@ static int ca_renew_ocsp(struct cli *c, const struct cli_args *a)
 	if (dt_ca_ocsp_renew(c->ctx, a->pos[1], lifetime, &s, &err) != DT_OK)
 		return cli_fail(c, &err);
 	if (c->json) {
-		json_t *o = signer_json(&s);
+		json_t *o = api_signer_json(&s);
 		json_object_set_new(o, "renewed", json_true());
 		cli_json_print(o);
 		return EXIT_OK;
@@ -96,7 +69,7 @@ static int list_one(void *arg, const struct dt_ca_info *ca)
 	char na[32];
 
 	if (arr)
-		return json_array_append_new(arr, ca_json(ca));
+		return json_array_append_new(arr, api_ca_json(ca));
 	cli_time(ca->not_after, na, sizeof(na));
 	printf("%-20s %-8s %-8s %s  %.16s...\n", ca->name, ca->kind,
 	       ca->revoked ? "revoked" : "valid", na, ca->fingerprint);
@@ -175,7 +148,7 @@ int cmd_ca(struct cli *c, int argc, char **argv)
 		    dt_ca_get(c->ctx, a.pos[1], &info, &err) != DT_OK)
 			return cli_fail(c, &err);
 		if (c->json)
-			cli_json_print(ca_json(&info));
+			cli_json_print(api_ca_json(&info));
 		else
 			printf("added issuing CA %s (sha256 %s)\n", info.name, info.fingerprint);
 		return EXIT_OK;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json.h"
 #include "cli/cli.h"
 #include "core/limits.h"
 
@@ -44,7 +45,7 @@ static int output_cert(struct cli *c, const unsigned char *der, size_t der_len,
 	if (rc != EXIT_OK)
 		goto out;
 	if (c->json) {
-		json_t *o = cli_cert_json(info);
+		json_t *o = api_cert_json(info);
 		json_object_set_new(o, "pem", json_stringn(pem, (size_t)pem_len));
 		cli_json_print(o);
 	} else if (out) {
@@ -90,7 +91,7 @@ static int cert_show(struct cli *c, const struct cli_args *a)
 	if (dt_cert_get(c->ctx, a->pos[1], &ci, &err) != DT_OK)
 		return cli_fail(c, &err);
 	if (!cli_flag(a, "pem") && !cli_flag(a, "der") && !cli_opt(a, "out")) {
-		cli_json_print(cli_cert_json(&ci));
+		cli_json_print(api_cert_json(&ci));
 		return EXIT_OK;
 	}
 	if (dt_cert_der(c->ctx, a->pos[1], &der, &len, &err) != DT_OK)
@@ -137,7 +138,7 @@ static int list_one(void *arg, const struct dt_cert_info *ci)
 	char na[32];
 
 	if (arr)
-		return json_array_append_new(arr, cli_cert_json(ci));
+		return json_array_append_new(arr, api_cert_json(ci));
 	cli_time(ci->not_after, na, sizeof(na));
 	printf("%s %-24s %-16s %-8s %-9s %s\n", ci->serial, ci->device_id, ci->ca,
 	       dt_key_type_name(ci->key_type), dt_cert_status_name(ci->status), na);

@@ -4,31 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json.h"
 #include "cli/cli.h"
-
-static json_t *class_json(const struct dt_class *cl)
-{
-	json_t *kt = json_array(), *eku = json_array();
-
-	for (unsigned b = 1; b <= DT_KEY_ED25519; b <<= 1)
-		if (cl->key_types & b)
-			json_array_append_new(kt, json_string(dt_key_type_name(b)));
-	if (cl->eku & DT_EKU_CLIENT_AUTH)
-		json_array_append_new(eku, json_string("clientAuth"));
-	if (cl->eku & DT_EKU_SERVER_AUTH)
-		json_array_append_new(eku, json_string("serverAuth"));
-	return json_pack("{s:s,s:s,s:I,s:o,s:o,s:f,s:s,s:b}", "name", cl->name, "ca", cl->ca,
-			 "lifetime_s", (json_int_t)cl->lifetime_s, "key_types", kt, "eku", eku,
-			 "renew_at", cl->renew_at, "min_firmware", cl->min_firmware,
-			 "revoke_superseded", cl->revoke_superseded);
-}
 
 static int list_one(void *arg, const struct dt_class *cl)
 {
 	json_t *arr = arg;
 
 	if (arr)
-		return json_array_append_new(arr, class_json(cl));
+		return json_array_append_new(arr, api_class_json(cl));
 	printf("%-24s ca=%-16s lifetime=%llds renew_at=%.2f\n", cl->name, cl->ca,
 	       (long long)cl->lifetime_s, cl->renew_at);
 	return 0;
@@ -79,7 +63,7 @@ static int class_set(struct cli *c, const struct cli_args *a, const char *usage)
 	    dt_class_get(c->ctx, cl.name, &cl, &err) != DT_OK)
 		return cli_fail(c, &err);
 	if (c->json)
-		cli_json_print(class_json(&cl));
+		cli_json_print(api_class_json(&cl));
 	else
 		printf("updated class %s\n", cl.name);
 	return EXIT_OK;
@@ -104,7 +88,7 @@ static int class_add(struct cli *c, const struct cli_args *a, const char *usage)
 	if (dt_class_add(c->ctx, &cl, &err) != DT_OK || dt_class_get(c->ctx, cl.name, &cl, &err))
 		return cli_fail(c, &err);
 	if (c->json)
-		cli_json_print(class_json(&cl));
+		cli_json_print(api_class_json(&cl));
 	else
 		printf("added class %s (issuing CA %s, lifetime %llds)\n", cl.name, cl.ca,
 		       (long long)cl.lifetime_s);
@@ -149,7 +133,7 @@ int cmd_class(struct cli *c, int argc, char **argv)
 	if (strcmp(a.pos[0], "show") == 0) {
 		if (dt_class_get(c->ctx, a.pos[1], &cl, &err) != DT_OK)
 			return cli_fail(c, &err);
-		cli_json_print(class_json(&cl));
+		cli_json_print(api_class_json(&cl));
 		return EXIT_OK;
 	}
 	return cli_usage(usage, "unknown class command '%s'", a.pos[0]);

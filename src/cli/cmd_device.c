@@ -9,7 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/json.h"
 #include "cli/cli.h"
+
+static const char *opt_get(void *arg, const char *name)
+{
+	return cli_opt(arg, name);
+}
 
 static int device_add(struct cli *c, const struct cli_args *a, const char *usage)
 {
@@ -17,38 +23,18 @@ static int device_add(struct cli *c, const struct cli_args *a, const char *usage
 	struct dt_error err;
 	char token[DT_TOKEN_BUF];
 	const char *crit = cli_opt(a, "criticality");
-	static const struct {
-		const char *opt;
-		size_t off, cap;
-	} fields[] = {
-	    {"class", offsetof(struct dt_device, class_name), DT_ID_BUF},
-	    {"serial", offsetof(struct dt_device, serial), DT_ID_BUF},
-	    {"manufacturer", offsetof(struct dt_device, manufacturer), DT_FIELD_BUF},
-	    {"model", offsetof(struct dt_device, model), DT_FIELD_BUF},
-	    {"firmware", offsetof(struct dt_device, firmware), DT_ID_BUF},
-	    {"owner", offsetof(struct dt_device, owner), DT_FIELD_BUF},
-	    {"location", offsetof(struct dt_device, location), DT_FIELD_BUF},
-	};
-	int v;
 
-	memset(&d, 0, sizeof(d));
 	if (!cli_opt(a, "class"))
 		return cli_usage(usage, "--class is required");
-	if (dt_copy(d.id, sizeof(d.id), a->pos[1], "device id", &err) != DT_OK)
-		return cli_fail(c, &err);
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		if (dt_copy((char *)&d + fields[i].off, fields[i].cap, cli_opt(a, fields[i].opt),
-			    fields[i].opt, &err) != DT_OK)
-			return cli_fail(c, &err);
-	v = crit ? dt_criticality_parse(crit) : DT_CRIT_MEDIUM;
-	if (v < 0)
+	if (crit && dt_criticality_parse(crit) < 0)
 		return cli_usage(usage, "--criticality is one of low, medium, high, life-critical");
-	d.criticality = (enum dt_criticality)v;
+	if (api_device_parse(&d, a->pos[1], opt_get, (void *)a, &err) != DT_OK)
+		return cli_fail(c, &err);
 	if (dt_device_add(c->ctx, &d, token, &err) != DT_OK ||
 	    dt_device_get(c->ctx, d.id, &d, &err) != DT_OK)
 		return cli_fail(c, &err);
 	if (c->json) {
-		json_t *o = cli_device_json(&d);
+		json_t *o = api_device_json(&d);
 		json_object_set_new(o, "enrollment_token", json_string(token));
 		cli_json_print(o);
 	} else {
@@ -129,7 +115,7 @@ static int list_one(void *arg, const struct dt_device *d)
 	json_t *arr = arg;
 
 	if (arr)
-		return json_array_append_new(arr, cli_device_json(d));
+		return json_array_append_new(arr, api_device_json(d));
 	printf("%-24s %-20s %-12s %-13s %-20s %s\n", d->id, d->class_name, dt_state_name(d->state),
 	       dt_criticality_name(d->criticality), d->manufacturer, d->owner);
 	return 0;
@@ -138,7 +124,7 @@ static int list_one(void *arg, const struct dt_device *d)
 static int device_list(struct cli *c, const struct cli_args *a, const char *usage)
 {
 	struct dt_device_filter f = {cli_opt(a, "class"), -1, cli_opt(a, "owner"),
-				     cli_opt(a, "manufacturer")};
+				     cli_opt(a, "manufacturer"), NULL};
 	json_t *arr = c->json ? json_array() : NULL;
 	struct dt_error err;
 
@@ -158,7 +144,7 @@ static int device_list(struct cli *c, const struct cli_args *a, const char *usag
 
 static int add_cert(void *arg, const struct dt_cert_info *ci)
 {
-	return json_array_append_new(arg, cli_cert_json(ci));
+	return json_array_append_new(arg, api_cert_json(ci));
 }
 
 static int add_event(void *arg, const struct dt_audit_event *e)
@@ -185,7 +171,7 @@ static int device_show(struct cli *c, const char *id)
 		json_decref(events);
 		return cli_fail(c, &err);
 	}
-	o = cli_device_json(&d);
+	o = api_device_json(&d);
 	json_object_set_new(o, "certificates", certs);
 	json_object_set_new(o, "timeline", events);
 	cli_json_print(o);
@@ -266,7 +252,7 @@ int cmd_device(struct cli *c, int argc, char **argv)
 		    dt_device_get(c->ctx, a.pos[1], &d, &err) != DT_OK)
 			return cli_fail(c, &err);
 		if (c->json) {
-			json_t *o = cli_device_json(&d);
+			json_t *o = api_device_json(&d);
 			json_object_set_new(o, "certificates_changed", json_integer(n));
 			cli_json_print(o);
 		} else {

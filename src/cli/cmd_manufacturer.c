@@ -4,18 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json.h"
 #include "cli/cli.h"
 #include "core/limits.h"
-
-static json_t *anchor_json(const struct dt_manufacturer_anchor *a)
-{
-	char na[32], ca[32];
-
-	cli_time(a->not_after, na, sizeof(na));
-	cli_time(a->created_at, ca, sizeof(ca));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s}", "manufacturer", a->manufacturer, "fingerprint",
-			 a->fingerprint, "subject", a->subject, "not_after", na, "created_at", ca);
-}
 
 struct list_ctx {
 	json_t *arr;	  /* --json: every anchor */
@@ -38,7 +29,7 @@ static int list_one(void *arg, const struct dt_manufacturer_anchor *a)
 		return 0;
 	}
 	if (l->arr)
-		return json_array_append_new(l->arr, anchor_json(a));
+		return json_array_append_new(l->arr, api_anchor_json(a));
 	cli_time(a->not_after, na, sizeof(na));
 	printf("%-24s %s  until %s  %s\n", a->manufacturer, a->fingerprint, na, a->subject);
 	return 0;
@@ -73,7 +64,7 @@ static int manufacturer_add(struct cli *c, const struct cli_args *a, const char 
 		return cli_fail(c, &err);
 	}
 	if (c->json)
-		cli_json_print(anchor_json(&l.last));
+		cli_json_print(api_anchor_json(&l.last));
 	else
 		printf("added anchor %s for manufacturer %s (%s)\n", l.last.fingerprint,
 		       l.last.manufacturer, l.last.subject);

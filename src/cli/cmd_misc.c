@@ -1,5 +1,5 @@
 /*
- * devtrust crl, report and audit.
+ * devtrust crl and report (audit: cmd_audit.c).
  */
 #include <openssl/crypto.h>
 #include <string.h>
@@ -118,62 +118,4 @@ int cmd_report(struct cli *c, int argc, char **argv)
 	else if (o.count == 0)
 		printf("no findings\n");
 	return EXIT_OK;
-}
-
-static int print_event(void *arg, const struct dt_audit_event *e)
-{
-	json_t *arr = arg;
-	char t[32];
-
-	cli_time(e->time, t, sizeof(t));
-	if (arr)
-		return json_array_append_new(
-		    arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)e->seq,
-				   "time", t, "actor", e->actor, "action", e->action, "object",
-				   e->object, "reason", e->reason, "details", e->details, "hash",
-				   e->hash));
-	printf("%6lld %s %-16s %-18s %-34s %s\n", (long long)e->seq, t, e->actor, e->action,
-	       e->object, e->reason);
-	return 0;
-}
-
-int cmd_audit(struct cli *c, int argc, char **argv)
-{
-	static const char usage[] = "devtrust audit verify | list [--object ID]";
-	struct cli_args a;
-	struct dt_error err;
-	int rc;
-
-	if ((rc = cli_parse(argc, argv, "object=", 1, 1, usage, &a)) != 0)
-		return rc;
-	if ((rc = cli_open(c)) != 0)
-		return rc;
-	if (strcmp(a.pos[0], "verify") == 0) {
-		int64_t checked = 0, bad = 0;
-		dt_code code = dt_audit_verify(c->ctx, &checked, &bad, &err);
-
-		if (code != DT_OK && code != DT_ERR_STATE)
-			return cli_fail(c, &err);
-		if (c->json)
-			cli_json_print(json_pack("{s:b,s:I,s:I,s:s}", "ok", code == DT_OK,
-						 "verified", (json_int_t)checked, "first_broken",
-						 (json_int_t)bad, "message",
-						 code == DT_OK ? "" : err.msg));
-		else if (code == DT_OK)
-			printf("audit chain intact: %lld events verified\n", (long long)checked);
-		if (code != DT_OK)
-			fprintf(stderr, "devtrust: %s\n", err.msg);
-		return code == DT_OK ? EXIT_OK : EXIT_REFUSED;
-	}
-	if (strcmp(a.pos[0], "list") == 0) {
-		json_t *arr = c->json ? json_array() : NULL;
-		if (dt_audit_list(c->ctx, cli_opt(&a, "object"), print_event, arr, &err) != DT_OK) {
-			json_decref(arr);
-			return cli_fail(c, &err);
-		}
-		if (arr)
-			cli_json_print(arr);
-		return EXIT_OK;
-	}
-	return cli_usage(usage, "unknown audit command '%s'", a.pos[0]);
 }

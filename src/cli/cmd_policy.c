@@ -5,18 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json.h"
 #include "cli/cli.h"
 #include "devtrust/verify.h"
-
-static json_t *policy_json(const struct dt_policy *p)
-{
-	char methods[64], created[32];
-
-	dt_methods_format(p->methods, methods, sizeof(methods));
-	cli_time(p->created_at, created, sizeof(created));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s}", "class", p->class_name, "service", p->service,
-			 "pattern", p->pattern, "methods", methods, "created_at", created);
-}
 
 struct list_out {
 	json_t *arr;
@@ -30,7 +21,7 @@ static int print_policy(void *arg, const struct dt_policy *p)
 
 	o->n++;
 	if (o->arr)
-		return json_array_append_new(o->arr, policy_json(p));
+		return json_array_append_new(o->arr, api_policy_json(p));
 	dt_methods_format(p->methods, methods, sizeof(methods));
 	printf("%-24s %-20s %-40s %s\n", p->class_name, p->service, p->pattern, methods);
 	return 0;
@@ -46,7 +37,7 @@ static int policy_allow(struct cli *c, const struct cli_args *a)
 			    a->npos > 4 ? a->pos[4] : NULL, &p, &err) != DT_OK)
 		return cli_fail(c, &err);
 	if (c->json) {
-		cli_json_print(policy_json(&p));
+		cli_json_print(api_policy_json(&p));
 	} else {
 		dt_methods_format(p.methods, methods, sizeof(methods));
 		printf("class %s may use %s on %s with %s\n", p.class_name, p.service, p.pattern,

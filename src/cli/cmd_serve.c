@@ -11,7 +11,8 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
 	    "devtrust serve [--listen ADDR:PORT] [--listen-http ADDR:PORT] [--workers N] "
-	    "[--issue-threads N] [--max-connections N] [--request-timeout SECONDS]";
+	    "[--issue-threads N] [--max-connections N] [--request-timeout SECONDS] "
+	    "[--no-key-isolation]";
 	struct cli_args a;
 	struct http_config cfg;
 	struct dt_open_opts o = {c->data_dir, c->passphrase_file, c->actor, 1};
@@ -21,9 +22,12 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 
 	if ((rc = cli_parse(argc, argv,
 			    "listen= listen-http= workers= issue-threads= max-connections= "
-			    "request-timeout=",
+			    "request-timeout= no-key-isolation key-signer=",
 			    0, 0, usage, &a)) != 0)
 		return rc;
+	/* Internal: the CA key signer process the server starts (key isolation). */
+	if ((v = cli_opt(&a, "key-signer")))
+		return http_key_signer(c->data_dir, c->passphrase_file, atoi(v));
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(cfg.https_addr, sizeof(cfg.https_addr), "%s",
 		 cli_opt(&a, "listen") ? cli_opt(&a, "listen") : "127.0.0.1:8443");
@@ -42,6 +46,7 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 	     cfg.request_timeout_s > HTTP_REQUEST_TIMEOUT_MAX_S))
 		return cli_usage(usage, "--request-timeout takes 1 to %d seconds",
 				 HTTP_REQUEST_TIMEOUT_MAX_S);
+	cfg.no_key_isolation = cli_flag(&a, "no-key-isolation");
 	/* The server's store batches concurrent issuances into one commit. */
 	if (dt_open(&o, &c->ctx, &err) != DT_OK || http_serve(c->ctx, &cfg, &err) != DT_OK)
 		return cli_fail(c, &err);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/json.h"
 #include "cli/cli.h"
 
 /* Whether name appears in spec, and whether it takes a value. */
@@ -142,14 +143,7 @@ void cli_json_print(json_t *v)
 
 void cli_time(int64_t t, char *buf, size_t cap)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || !gmtime_r(&tt, &tm)) {
-		snprintf(buf, cap, "-");
-		return;
-	}
-	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	api_time(t, buf, cap);
 }
 
 int cli_read_input(struct cli *c, const char *path, size_t max, const char *what,
@@ -206,35 +200,4 @@ int cli_write_file(struct cli *c, const char *path, const void *data, size_t len
 		return cli_fail(c, &err);
 	}
 	return 0;
-}
-
-json_t *cli_device_json(const struct dt_device *d)
-{
-	char created[32], updated[32], tok[32];
-
-	cli_time(d->created_at, created, sizeof(created));
-	cli_time(d->updated_at, updated, sizeof(updated));
-	cli_time(d->token_expires, tok, sizeof(tok));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", d->id,
-			 "class", d->class_name, "state", dt_state_name(d->state), "serial",
-			 d->serial, "manufacturer", d->manufacturer, "model", d->model, "firmware",
-			 d->firmware, "owner", d->owner, "location", d->location, "criticality",
-			 dt_criticality_name(d->criticality), "created_at", created, "updated_at",
-			 updated, "token_expires", d->token_expires ? tok : "");
-}
-
-json_t *cli_cert_json(const struct dt_cert_info *ci)
-{
-	char nb[32], na[32], ra[32], ia[32];
-
-	cli_time(ci->not_before, nb, sizeof(nb));
-	cli_time(ci->not_after, na, sizeof(na));
-	cli_time(ci->revoked_at, ra, sizeof(ra));
-	cli_time(ci->issued_at, ia, sizeof(ia));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "serial", ci->serial,
-			 "device", ci->device_id, "ca", ci->ca, "key_type",
-			 dt_key_type_name(ci->key_type), "status", dt_cert_status_name(ci->status),
-			 "reason", ci->status == DT_CERT_VALID ? "" : dt_reason_name(ci->reason),
-			 "revoked_at", ci->status == DT_CERT_VALID ? "" : ra, "not_before", nb,
-			 "not_after", na, "issued_at", ia, "spki_sha256", ci->spki_sha256);
 }

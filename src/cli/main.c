@@ -25,8 +25,9 @@ static const char usage_text[] =
     "  report blast-radius|clones|silent        what a compromise reaches; clones; silent devices\n"
     "  policy allow|remove|list|clone ...       which class may use which service and route\n"
     "  verify CERT --service S [--path P]       the backend decision /authz gives\n"
-    "  audit verify|list                        the hash-chained audit log\n"
+    "  audit verify|list|checkpoint|export      the hash-chained, signed audit log\n"
     "  manufacturer add|list ...                IDevID trust anchors of device makers\n"
+    "  admin add|list|revoke|ca ...             admin API credentials (roles, vendors)\n"
     "  serve [--listen ADDR:PORT] [--listen-http ADDR:PORT]   EST, OCSP, CRLs over HTTP(S)\n"
     "  version\n"
     "\n"
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
 	    {"device", cmd_device}, {"cert", cmd_cert},	    {"crl", cmd_crl},
 	    {"report", cmd_report}, {"audit", cmd_audit},   {"manufacturer", cmd_manufacturer},
 	    {"serve", cmd_serve},   {"policy", cmd_policy}, {"verify", cmd_verify},
+	    {"admin", cmd_admin},
 	};
 	struct cli c;
 	const char *env = getenv("DEVTRUST_DATA");
@@ -114,6 +116,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(nouns) / sizeof(nouns[0]); i++) {
 		if (strcmp(argv[1], nouns[i].noun) == 0) {
 			rc = nouns[i].fn(&c, argc - 2, argv + 2);
+			/* The server writes its own; audit commands write theirs or none. */
+			if (rc == EXIT_OK && strcmp(nouns[i].noun, "audit") != 0 &&
+			    strcmp(nouns[i].noun, "serve") != 0)
+				cmd_audit_after(&c);
 			dt_close(c.ctx);
 			return rc;
 		}

@@ -18,6 +18,7 @@
 #include "ca/ca.h"
 #include "audit/audit.h"
 #include "core/core.h"
+#include "devtrust/admin.h"
 
 #define DEFAULT_PUBLIC_URL "http://127.0.0.1:8080"
 
@@ -34,6 +35,19 @@ const char *dt_public_url(const struct dt_ctx *ctx)
 const char *dt_data_dir(const struct dt_ctx *ctx)
 {
 	return ctx->data_dir;
+}
+
+/* Set by a thread that acts for someone else than the context's actor (the API). */
+static _Thread_local const char *thread_actor;
+
+void dt_actor_set_thread(const char *actor)
+{
+	thread_actor = actor;
+}
+
+const char *dt_actor(const struct dt_ctx *ctx)
+{
+	return thread_actor ? thread_actor : ctx->actor;
 }
 
 dt_code dt_passphrase(struct dt_ctx *ctx, char **out, size_t *len, struct dt_error *err)
@@ -199,7 +213,7 @@ struct init_job {
 static dt_code init_settings_job(struct store_txn *txn, void *arg, struct dt_error *err)
 {
 	struct init_job *j = arg;
-	char now[32], details[DT_MAX_URL_LEN + 64];
+	char now[32];
 	dt_code rc;
 
 	snprintf(now, sizeof(now), "%lld", (long long)dt_now());
@@ -207,8 +221,9 @@ static dt_code init_settings_job(struct store_txn *txn, void *arg, struct dt_err
 	    (rc = txn->ops->setting_set(txn, "public_url", j->url, err)) != DT_OK ||
 	    (rc = txn->ops->setting_set(txn, "created_at", now, err)) != DT_OK)
 		return rc;
-	snprintf(details, sizeof(details), "{\"public_url\":\"%s\"}", j->url);
-	return audit_append(txn, j->actor, "init", j->o->org, "", details, err);
+	return audit_append_change(txn, j->actor, "init", j->o->org, "", json_null(),
+				   json_pack("{s:s,s:s}", "org", j->o->org, "public_url", j->url),
+				   NULL, err);
 }
 
 dt_code dt_init(struct dt_init_opts *o, struct dt_error *err)
@@ -217,6 +232,8 @@ dt_code dt_init(struct dt_init_opts *o, struct dt_error *err)
 	struct dt_ctx *ctx = NULL;
 	struct store_open_opts so = {0};
 	struct init_job job;
+	struct dt_audit_checkpoint checkpoint;
+	int written = 0;
 	char *pass = NULL;
 	size_t pass_len = 0;
 	int made_tmp = 0;
@@ -282,8 +299,10 @@ dt_code dt_init(struct dt_init_opts *o, struct dt_error *err)
 	if (rc != DT_OK)
 		goto out;
 	job = (struct init_job){o, url, ctx->actor};
+	/* The first checkpoint creates the audit key and covers init's events. */
 	if ((rc = store_write(ctx->store, init_settings_job, &job, err)) != DT_OK ||
-	    (rc = ca_init_hierarchy(ctx, o->ocsp_lifetime_s, err)) != DT_OK)
+	    (rc = ca_init_hierarchy(ctx, o->ocsp_lifetime_s, err)) != DT_OK ||
+	    (rc = dt_audit_checkpoint(ctx, &checkpoint, &written, err)) != DT_OK)
 		goto out;
 	dt_close(ctx);
 	ctx = NULL;

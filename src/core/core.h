@@ -25,6 +25,10 @@ struct dt_ctx {
 	pthread_mutex_t keys_mu;
 };
 
+/* Who acts, for the audit log: the calling thread's actor if it set one
+ * (dt_actor_set_thread), else the context's. */
+const char *dt_actor(const struct dt_ctx *ctx);
+
 int64_t dt_now(void);
 void dt_hex(const unsigned char *in, size_t n, char *out);
 DT_MUST_USE dt_code dt_random(unsigned char *buf, size_t n, struct dt_error *err);

@@ -2,8 +2,9 @@
  * The connections of a worker, tracked from the bufferevent each one gets at
  * accept: a deadline for every request to arrive whole (libevent 2.1's evhttp
  * has only an idle timeout, which a client trickling a byte every few
- * seconds never trips), the count behind the connection cap, and what the
- * drain waits for. Everything here runs on the worker's own thread.
+ * seconds never trips), the count behind the connection cap, the keep-alive
+ * connections a new one may replace at the cap, and what the drain waits
+ * for. Everything here runs on the worker's own thread.
  */
 #include <event2/buffer.h>
 #include <stdint.h>
@@ -15,11 +16,15 @@
 
 /* Per worker; chains stay short up to a few connections per bucket. */
 #define CONN_BUCKETS 4096
+/* Idle connections looked at for one to replace at the cap: the first ones
+ * (idle longest) have written their reply long ago, so a few suffice. */
+#define CONN_REUSE_TRIES 64
 
 enum conn_state {
 	CONN_READING, /* a request is arriving: the deadline runs */
 	CONN_BUSY,    /* the request is with a handler until its reply */
 	CONN_IDLE,    /* replied; the next request starts with its first byte */
+	CONN_CLOSED,  /* closed by us at the cap, or being freed: off the idle list */
 };
 
 struct http_conn {
@@ -34,6 +39,8 @@ struct http_conn {
 	int64_t since_us;
 	struct http_conn *prev, *next; /* the worker's list */
 	struct http_conn *chain;       /* its bucket, keyed by bev */
+	/* The worker's idle list (state CONN_IDLE), idle longest first. */
+	struct http_conn *idle_prev, *idle_next;
 };
 
 static size_t bucket_of(const struct bufferevent *bev)
@@ -53,9 +60,36 @@ static int conn_closed(struct http_conn *c)
 	return !rd && !wr && !ev && !arg;
 }
 
+/* Every change of state goes through here: it keeps the idle list. */
+static void set_state(struct http_conn *c, enum conn_state st)
+{
+	struct http_worker *w = c->w;
+
+	if (c->state == CONN_IDLE && st != CONN_IDLE) {
+		if (c->idle_prev)
+			c->idle_prev->idle_next = c->idle_next;
+		else
+			w->idle_head = c->idle_next;
+		if (c->idle_next)
+			c->idle_next->idle_prev = c->idle_prev;
+		else
+			w->idle_tail = c->idle_prev;
+		c->idle_prev = c->idle_next = NULL;
+	} else if (c->state != CONN_IDLE && st == CONN_IDLE) {
+		c->idle_prev = w->idle_tail;
+		c->idle_next = NULL;
+		if (w->idle_tail)
+			w->idle_tail->idle_next = c;
+		else
+			w->idle_head = c;
+		w->idle_tail = c;
+	}
+	c->state = st;
+}
+
 static void arm(struct http_conn *c)
 {
-	c->state = CONN_READING;
+	set_state(c, CONN_READING);
 	c->since_us = http_now_us();
 	evtimer_add(c->deadline, &c->w->request_timeout);
 }
@@ -104,6 +138,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 dt_code http_conns_init(struct http_worker *w, int request_timeout_s, struct dt_error *err)
 {
 	w->conns = NULL;
+	w->idle_head = w->idle_tail = NULL;
 	w->nconns = 0;
 	w->request_timeout.tv_sec =
 	    request_timeout_s > 0 ? request_timeout_s : HTTP_REQUEST_TIMEOUT_S;
@@ -127,6 +162,7 @@ static void conn_free(struct http_worker *w, struct http_conn *c)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	set_state(c, CONN_CLOSED);
 	w->nconns--;
 	event_free(c->deadline);
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
@@ -142,11 +178,58 @@ void http_conns_free(struct http_worker *w)
 	w->conn_buckets = NULL;
 }
 
+/* Between two keep-alive requests, with its reply written and nothing of the
+ * next one read: closing it loses nothing (RFC 9112 section 9.5: either side
+ * may close an idle connection at any time; clients retry). */
+static int reusable(struct http_conn *c)
+{
+	return c->state == CONN_IDLE && !conn_closed(c) &&
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
+}
+
+int http_conns_reusable(struct http_worker *w)
+{
+	int tries = 0;
+
+	for (struct http_conn *c = w->idle_head; c && tries < CONN_REUSE_TRIES;
+	     c = c->idle_next, tries++)
+		if (reusable(c))
+			return 1;
+	return 0;
+}
+
+/* At the cap a new connection takes the place of the one idle longest, as
+ * nginx reuses its keep-alive connections: clients that hold connections
+ * open with a request now and then would otherwise keep every later client
+ * in the backlog for as long as they like (the deadline only covers a
+ * request on its way in). */
+static void reuse_idle(struct http_worker *w)
+{
+	int tries = 0;
+	void *evcon = NULL;
+
+	for (struct http_conn *c = w->idle_head; c && tries < CONN_REUSE_TRIES;
+	     c = c->idle_next, tries++) {
+		if (!reusable(c))
+			continue;
+		bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+		set_state(c, CONN_CLOSED);
+		atomic_fetch_add(&w->srv->metrics.idle_reused, 1);
+		/* Idle: the request evhttp holds is a fresh one it waits to fill. The node
+		 * goes at the next sweep. */
+		evhttp_connection_free(evcon);
+		return;
+	}
+}
+
 struct bufferevent *http_conn_track(struct http_worker *w, struct bufferevent *bev)
 {
 	struct http_conn *c;
 	size_t b;
 
+	if (bev && w->nconns >= w->cap)
+		reuse_idle(w);
 	/* Out of memory: the connection is served untracked (no deadline, not counted). */
 	if (!bev || !w->conn_buckets || !(c = calloc(1, sizeof(*c))))
 		return bev;
@@ -184,7 +267,7 @@ struct http_conn *http_conn_request_read(struct http_worker *w, struct evhttp_re
 	for (c = w->conn_buckets[bucket_of(bev)]; c && c->bev != bev; c = c->chain)
 		;
 	if (c) {
-		c->state = CONN_BUSY;
+		set_state(c, CONN_BUSY);
 		evtimer_del(c->deadline);
 	}
 	return c;
@@ -194,7 +277,7 @@ void http_conn_replied(struct http_conn *c)
 {
 	if (!c)
 		return;
-	c->state = CONN_IDLE;
+	set_state(c, CONN_IDLE);
 	/* A pipelining client may have sent its next request already. */
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 		arm(c);

@@ -20,6 +20,7 @@
 #define POOL_MAX_THREADS 256
 
 struct est_job {
+	struct http_qitem link; /* first: the pool's queue */
 	struct http_req *r;
 	int reenroll;
 	int closed; /* the client went away before the reply */
@@ -35,20 +36,16 @@ struct est_job {
 	struct dt_error err;
 	dt_code rc;
 	struct event *done;
-	struct est_job *next;
 };
 
 struct http_pool {
 	struct http_server *srv;
 	pthread_t *threads;
 	int n;
+	struct http_queue q;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct est_job *head, *tail;
-	int queued;
 	int committing; /* enrollments handed to the store, not yet heard of */
 	pthread_cond_t idle_cv;
-	int stop;
 };
 
 static void job_free(struct est_job *j)
@@ -122,22 +119,10 @@ static void committed(void *arg)
 static void *pool_main(void *arg)
 {
 	struct http_pool *p = arg;
+	struct est_job *j;
 
-	pthread_mutex_lock(&p->mu);
-	for (;;) {
-		struct est_job *j;
+	while ((j = (struct est_job *)http_queue_pop(&p->q))) {
 		struct dt_est_auth auth;
-
-		while (!p->head && !p->stop)
-			pthread_cond_wait(&p->cv, &p->mu);
-		if (!p->head)
-			break;
-		j = p->head;
-		p->head = j->next;
-		if (!p->head)
-			p->tail = NULL;
-		p->queued--;
-		pthread_mutex_unlock(&p->mu);
 
 		auth.authorization = j->authorization;
 		auth.peer = j->peer;
@@ -156,10 +141,7 @@ static void *pool_main(void *arg)
 		} else {
 			event_active(j->done, 0, 0);
 		}
-
-		pthread_mutex_lock(&p->mu);
 	}
-	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
@@ -178,8 +160,8 @@ dt_code http_pool_new(struct http_server *srv, int threads, struct http_pool **o
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	}
 	p->srv = srv;
+	http_queue_init(&p->q, HTTP_MAX_QUEUED);
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
 	pthread_cond_init(&p->idle_cv, NULL);
 	for (p->n = 0; p->n < threads; p->n++)
 		if (pthread_create(&p->threads[p->n], NULL, pool_main, p) != 0)
@@ -197,10 +179,7 @@ void http_pool_free(struct http_pool *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	http_queue_stop(&p->q);
 	for (int i = 0; i < p->n; i++)
 		pthread_join(p->threads[i], NULL);
 	/* Commits in the store's hands call back into this pool: wait for them. */
@@ -208,20 +187,18 @@ void http_pool_free(struct http_pool *p)
 	while (p->committing > 0)
 		pthread_cond_wait(&p->idle_cv, &p->mu);
 	pthread_mutex_unlock(&p->mu);
-	while (p->head) {
-		struct est_job *j = p->head;
-		p->head = j->next;
-		job_free(j);
+	for (struct http_qitem *it = http_queue_take_all(&p->q), *next; it; it = next) {
+		next = it->next;
+		job_free((struct est_job *)it);
 	}
+	http_queue_destroy(&p->q);
 	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
 	pthread_cond_destroy(&p->idle_cv);
 	free(p->threads);
 	free(p);
 }
 
-/* The TLS peer's certificate and the chain it sent, if any. */
-static void peer_certs(struct evhttp_request *req, X509 **peer, STACK_OF(X509) * *chain)
+void http_peer_certs(struct evhttp_request *req, X509 **peer, STACK_OF(X509) * *chain)
 {
 	struct evhttp_connection *con = evhttp_request_get_connection(req);
 	struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
@@ -259,11 +236,12 @@ static void enqueue(struct http_req *r, int reenroll, const char *label)
 	j->len = n;
 	if (n)
 		evbuffer_remove(in, j->body, n);
-	peer_certs(r->req, &j->peer, &j->chain);
-	pthread_mutex_lock(&p->mu);
-	/* During a drain the pool still runs: requests already arriving are served. */
-	if (p->queued >= HTTP_MAX_QUEUED) {
-		pthread_mutex_unlock(&p->mu);
+	http_peer_certs(r->req, &j->peer, &j->chain);
+	/* The close callback is set before the job is visible to the pool. During a drain
+	 * the pool still runs: requests already arriving are served. */
+	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_close, j);
+	if (!http_queue_push(&p->q, &j->link)) {
+		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
 		j->r = NULL;
 		job_free(j);
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "5");
@@ -271,15 +249,6 @@ static void enqueue(struct http_req *r, int reenroll, const char *label)
 		free(r);
 		return;
 	}
-	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_close, j);
-	if (p->tail)
-		p->tail->next = j;
-	else
-		p->head = j;
-	p->tail = j;
-	p->queued++;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
 }
 
 static void reply_est(struct http_req *r, dt_code rc, struct dt_est_reply *rep,

@@ -37,8 +37,10 @@
 #define HTTP_REQUEST_TIMEOUT_MAX_S 3600
 /* How long SIGTERM waits for requests in flight before exiting anyway. */
 #define HTTP_DRAIN_S 10
-/* Open connections across all workers; at the cap a worker stops accepting
- * (new connections wait in the kernel's backlog) until some close. */
+/* Open connections across all workers; at the cap a new connection takes the
+ * place of the one idle longest between keep-alive requests, and with none
+ * idle a worker stops accepting (new connections wait in the kernel's
+ * backlog) until some close. */
 #define HTTP_MAX_CONNECTIONS 8192
 /* How often a worker compares its connections with its share of the cap. */
 #define HTTP_CAP_CHECK_MS 100
@@ -54,10 +56,14 @@ struct http_config {
 	int issue_threads;     /* 0: default */
 	int max_connections;   /* 0: HTTP_MAX_CONNECTIONS */
 	int request_timeout_s; /* 0: HTTP_REQUEST_TIMEOUT_S */
+	int no_key_isolation;  /* 1: CA keys in this process (--no-key-isolation) */
 };
 
 DT_MUST_USE dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg,
 			       struct dt_error *err);
+/* `devtrust serve --key-signer N`: the CA key signer process that http_serve starts
+ * (key isolation) on its N sockets at fds 3..; returns the exit status. */
+int http_key_signer(const char *data_dir, const char *passphrase_file, int nconns);
 
 /* "host:port" or "[v6]:port" (numeric) into a socket address. */
 DT_MUST_USE dt_code http_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
@@ -88,6 +94,8 @@ enum http_route {
 	R_HEALTHZ,
 	R_METRICS,
 	R_AUTHZ,
+	R_API,
+	R_UI,
 	R_OTHER,
 	R_COUNT
 };
@@ -108,12 +116,37 @@ struct http_metrics {
 	atomic_ullong crl_gen_us_total;
 	atomic_ullong crl_gen_us_last;
 	atomic_ullong request_timeouts; /* connections closed by the request deadline */
+	atomic_ullong idle_reused;	/* idle connections closed at the cap for new ones */
 	atomic_ullong ocsp_signer_renewals;
 	atomic_ullong ocsp_signer_renewal_failures;
 };
 
+/* A FIFO of jobs for a thread (queue.c): a job embeds a struct http_qitem first. */
+struct http_qitem {
+	struct http_qitem *next;
+};
+struct http_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct http_qitem *head, *tail;
+	int queued;
+	int cap;
+	int stop;
+};
+void http_queue_init(struct http_queue *q, int cap);
+void http_queue_destroy(struct http_queue *q);
+/* 0 when cap jobs already wait (the caller answers 503). */
+int http_queue_push(struct http_queue *q, struct http_qitem *it);
+/* The oldest job; waits for one; NULL once stopped and empty. */
+struct http_qitem *http_queue_pop(struct http_queue *q);
+/* Wakes every waiting thread; the queue's jobs are still popped until it is empty. */
+void http_queue_stop(struct http_queue *q);
+/* Empties the queue, returning its jobs as a list (after the threads stopped). */
+struct http_qitem *http_queue_take_all(struct http_queue *q);
+
 struct http_cache;
 struct http_pool;
+struct http_api;
 
 struct http_server {
 	struct dt_ctx *ctx;
@@ -121,6 +154,7 @@ struct http_server {
 	struct http_metrics metrics;
 	struct http_cache *cache;
 	struct http_pool *pool;
+	struct http_api *api;	      /* api.c: the admin API's thread */
 	struct dt_verifier *verifier; /* authz.c: decisions for /authz */
 	atomic_int in_flight;
 	int64_t started;
@@ -144,6 +178,7 @@ struct http_worker {
 	/* Its connections (conn.c), only touched on the worker's thread. */
 	struct http_conn *conns;
 	struct http_conn **conn_buckets;
+	struct http_conn *idle_head, *idle_tail; /* idle between requests, longest first */
 	int nconns;
 	struct timeval request_timeout;
 	struct http_logbuf *log; /* log.c: this worker's batched request log lines */
@@ -173,6 +208,8 @@ struct http_conn *http_conn_request_read(struct http_worker *w, struct evhttp_re
 void http_conn_replied(struct http_conn *c);
 /* Forgets connections evhttp has closed; returns the open ones. */
 int http_conns_sweep(struct http_worker *w);
+/* Whether a new connection at the cap could take an idle one's place. */
+int http_conns_reusable(struct http_worker *w);
 
 int64_t http_now_us(void);
 void http_handle_plain(struct evhttp_request *req, void *arg);
@@ -197,6 +234,16 @@ DT_MUST_USE dt_code http_pool_new(struct http_server *srv, int threads, struct h
 void http_pool_free(struct http_pool *p);
 void http_est(struct http_req *r, const char *path);
 
+/* The TLS peer's certificate and the chain it sent, if any (est.c). */
+void http_peer_certs(struct evhttp_request *req, X509 **peer, STACK_OF(X509) * *chain);
+
+/* The admin API (api.c): /api/v1 answered on a thread of its own, and the dashboard's
+ * static files at /ui. */
+DT_MUST_USE dt_code http_api_new(struct http_server *srv, struct dt_error *err);
+void http_api_free(struct http_server *srv);
+void http_api(struct http_req *r, const char *path);
+void http_ui(struct http_req *r, const char *path);
+
 /* /authz (authz.c): the decision endpoint for nginx auth_request. */
 DT_MUST_USE dt_code http_authz_new(struct http_server *srv, struct dt_error *err);
 void http_authz_free(struct http_server *srv);
@@ -204,6 +251,7 @@ void http_authz(struct http_req *r);
 void http_authz_metrics(struct http_server *srv, struct evbuffer *out);
 
 const char *http_route_name(enum http_route r);
+const char *http_method_name(enum evhttp_cmd_type cmd);
 void http_metrics_render(struct http_server *srv, struct evbuffer *out);
 void http_metrics_count(struct http_server *srv, enum http_route route, int status, int64_t us);
 void http_log(const struct http_req *r, int status, size_t bytes);

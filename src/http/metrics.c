@@ -24,6 +24,8 @@ static const char *const route_names[R_COUNT] = {
     "healthz",
     "metrics",
     "authz",
+    "api",
+    "ui",
     "other",
 };
 
@@ -104,6 +106,10 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    "request did not arrive whole within the request deadline.\n"
 	    "# TYPE devtrust_http_request_timeouts_total counter\n"
 	    "devtrust_http_request_timeouts_total %llu\n"
+	    "# HELP devtrust_http_idle_reused_total Idle keep-alive connections closed at "
+	    "the connection cap to let a new connection in.\n"
+	    "# TYPE devtrust_http_idle_reused_total counter\n"
+	    "devtrust_http_idle_reused_total %llu\n"
 	    "# TYPE devtrust_ocsp_signer_renewals_total counter\n"
 	    "devtrust_ocsp_signer_renewals_total %llu\n"
 	    "# HELP devtrust_ocsp_signer_renewal_failures_total Failed attempts to renew "
@@ -118,7 +124,8 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    atomic_load(&m->ocsp_signed), atomic_load(&m->ocsp_cache_hits),
 	    atomic_load(&m->crl_generated), (double)atomic_load(&m->crl_gen_us_total) / 1e6,
 	    (double)atomic_load(&m->crl_gen_us_last) / 1e6, atomic_load(&m->request_timeouts),
-	    atomic_load(&m->ocsp_signer_renewals), atomic_load(&m->ocsp_signer_renewal_failures),
-	    atomic_load(&srv->in_flight), (long long)(dt_now() - srv->started));
+	    atomic_load(&m->idle_reused), atomic_load(&m->ocsp_signer_renewals),
+	    atomic_load(&m->ocsp_signer_renewal_failures), atomic_load(&srv->in_flight),
+	    (long long)(dt_now() - srv->started));
 	http_authz_metrics(srv, out);
 }

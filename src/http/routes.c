@@ -35,9 +35,12 @@ static void json_escape(char *out, size_t cap, const char *in)
 	out[o] = '\0';
 }
 
-static const char *method_name(enum evhttp_cmd_type cmd)
+const char *http_method_name(enum evhttp_cmd_type cmd)
 {
-	return cmd == EVHTTP_REQ_POST ? "POST" : cmd == EVHTTP_REQ_HEAD ? "HEAD" : "GET";
+	return cmd == EVHTTP_REQ_POST	  ? "POST"
+	       : cmd == EVHTTP_REQ_HEAD	  ? "HEAD"
+	       : cmd == EVHTTP_REQ_DELETE ? "DELETE"
+					  : "GET";
 }
 
 void http_log(const struct http_req *r, int status, size_t bytes)
@@ -68,7 +71,7 @@ void http_log(const struct http_req *r, int status, size_t bytes)
 	    "\"path\":\"%s\",\"route\":\"%s\",\"status\":%d,\"bytes\":%zu,\"us\":%lld%s%s%"
 	    "s%s%s%s}\n",
 	    ts, r->w->id, peer ? peer : "-", (unsigned)port,
-	    method_name(evhttp_request_get_command(r->req)), path, http_route_name(r->route),
+	    http_method_name(evhttp_request_get_command(r->req)), path, http_route_name(r->route),
 	    status, bytes, (long long)(http_now_us() - r->start_us),
 	    r->device[0] ? ",\"device\":\"" : "", r->device[0] ? dev : "", r->device[0] ? "\"" : "",
 	    r->note[0] ? ",\"note\":\"" : "", r->note[0] ? note : "", r->note[0] ? "\"" : "");
@@ -278,6 +281,12 @@ void http_handle_tls(struct evhttp_request *req, void *arg)
 		http_reply(r, 200, "text/plain", "ok\n", 3);
 	} else if (strcmp(path, "/authz") == 0) {
 		http_authz(r);
+	} else if (strncmp(path, "/api/v1/", 8) == 0) {
+		/* http_api takes ownership of r (it replies from its thread's result). */
+		http_api(r, path + 7);
+		r = NULL;
+	} else if (strcmp(path, "/ui") == 0 || strncmp(path, "/ui/", 4) == 0) {
+		http_ui(r, path);
 	} else if (strcmp(path, "/metrics") == 0) {
 		struct evbuffer *b = evbuffer_new();
 		r->route = R_METRICS;

@@ -170,7 +170,8 @@ static void setup_evhttp(struct evhttp *h)
 	evhttp_set_max_body_size(h, HTTP_MAX_BODY_HARD);
 	evhttp_set_max_headers_size(h, HTTP_MAX_HEADERS);
 	evhttp_set_timeout(h, HTTP_TIMEOUT_S);
-	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+					  EVHTTP_REQ_DELETE);
 	evhttp_set_default_content_type(h, "text/plain; charset=utf-8");
 }
 
@@ -213,12 +214,13 @@ static void set_accepting(struct evhttp_bound_socket *s, void *arg)
 }
 
 /* The connection cap, on the connections conn.c tracks (it also forgets the
- * closed ones here). */
+ * closed ones here). At the cap, new connections are still taken while idle
+ * keep-alive ones can make room for them (conn.c). */
 static void cap_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_worker *w = arg;
 	int open = http_conns_sweep(w);
-	int want = open < w->cap;
+	int want = open < w->cap || http_conns_reusable(w);
 
 	(void)fd;
 	(void)what;
@@ -356,6 +358,10 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 	/* Before anything that writes (CRLs, OCSP signers) or binds. */
 	if ((rc = http_claim(ctx, cfg, &claims, err)) != DT_OK)
 		goto out;
+	/* Key isolation: the CA keys go to a signer process before any listener or parser
+	 * exists (and before the caches sign their first CRLs). */
+	if (!cfg->no_key_isolation && (rc = ca_keyd_start(ctx, NULL, err)) != DT_OK)
+		goto out;
 	if ((rc = tls_context(&srv, err)) != DT_OK)
 		goto out;
 	if ((rc = http_cache_new(&srv, &srv.cache, err)) != DT_OK)
@@ -363,6 +369,8 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 	if ((rc = http_pool_new(&srv, cfg->issue_threads, &srv.pool, err)) != DT_OK)
 		goto out;
 	if ((rc = http_authz_new(&srv, err)) != DT_OK)
+		goto out;
+	if ((rc = http_api_new(&srv, err)) != DT_OK)
 		goto out;
 	if (!(w = calloc((size_t)n, sizeof(*w)))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
@@ -377,10 +385,11 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 			break;
 		}
 	if (started == n) {
-		fprintf(
-		    stderr,
-		    "{\"event\":\"listening\",\"https\":\"%s\",\"http\":\"%s\",\"workers\":%d}\n",
-		    cfg->https_addr, cfg->http_addr, n);
+		fprintf(stderr,
+			"{\"event\":\"listening\",\"https\":\"%s\",\"http\":\"%s\",\"workers\":%d,"
+			"\"key_isolation\":%s,\"signer_pid\":%d}\n",
+			cfg->https_addr, cfg->http_addr, n,
+			cfg->no_key_isolation ? "false" : "true", ca_keyd_pid(ctx));
 		sigwait(&set, &sig);
 		fprintf(stderr, "{\"event\":\"draining\",\"signal\":%d}\n", sig);
 	}
@@ -393,12 +402,20 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 out:
 	/* The pool first: its threads hand replies to the workers' event bases. */
 	http_pool_free(srv.pool);
+	http_api_free(&srv);
 	for (int i = 0; w && i < n; i++)
 		worker_free(&w[i]);
 	free(w);
 	http_authz_free(&srv); /* after the workers: writes the last-seen times left */
 	http_cache_free(srv.cache);
+	/* Last: the pool, the API and the watcher signed through it until now. */
+	ca_keyd_stop(ctx);
 	SSL_CTX_free(srv.ssl);
 	http_claims_release(&claims);
 	return rc;
+}
+
+int http_key_signer(const char *data_dir, const char *passphrase_file, int nconns)
+{
+	return ca_keyd_main(data_dir, passphrase_file, nconns);
 }

@@ -32,6 +32,33 @@ static dt_code class_validate(const struct dt_class *c, struct dt_error *err)
 	return DT_OK;
 }
 
+/* ["ec-p256","rsa-2048"]: the names of the key types in mask. */
+static json_t *key_type_names(unsigned mask)
+{
+	json_t *a = json_array();
+
+	for (unsigned bit = 1; a && bit <= DT_KEY_ALL; bit <<= 1) {
+		if (!(mask & bit))
+			continue;
+		if (json_array_append_new(a, json_string(dt_key_type_name(bit))) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* A class's settings as the audit log records them (before and after a change). */
+static json_t *class_json(const struct dt_class *c)
+{
+	return json_pack("{s:s,s:I,s:o,s:[s*s*],s:f,s:s,s:b}", "ca", c->ca, "lifetime_s",
+			 (json_int_t)c->lifetime_s, "key_types", key_type_names(c->key_types),
+			 "eku", (c->eku & DT_EKU_CLIENT_AUTH) ? "clientAuth" : NULL,
+			 (c->eku & DT_EKU_SERVER_AUTH) ? "serverAuth" : NULL, "renew_at",
+			 c->renew_at, "min_firmware", c->min_firmware, "revoke_superseded",
+			 c->revoke_superseded);
+}
+
 struct class_add_job {
 	const struct dt_class *c;
 	const char *actor;
@@ -41,7 +68,6 @@ static dt_code class_add_job(struct store_txn *txn, void *arg, struct dt_error *
 {
 	struct class_add_job *j = arg;
 	struct store_ca *ca = malloc(sizeof(*ca));
-	char details[256];
 	dt_code rc;
 
 	if (!ca)
@@ -56,16 +82,14 @@ static dt_code class_add_job(struct store_txn *txn, void *arg, struct dt_error *
 		return rc;
 	if ((rc = txn->ops->class_insert(txn, j->c, err)) != DT_OK)
 		return rc;
-	snprintf(details, sizeof(details),
-		 "{\"ca\":\"%s\",\"lifetime_s\":%lld,\"key_types\":%u,\"eku\":%u}", j->c->ca,
-		 (long long)j->c->lifetime_s, j->c->key_types, j->c->eku);
-	return audit_append(txn, j->actor, "class.add", j->c->name, "", details, err);
+	return audit_append_change(txn, j->actor, "class.add", j->c->name, "", json_null(),
+				   class_json(j->c), NULL, err);
 }
 
 dt_code dt_class_add(struct dt_ctx *ctx, const struct dt_class *c, struct dt_error *err)
 {
 	struct dt_class copy = *c;
-	struct class_add_job j = {&copy, ctx->actor};
+	struct class_add_job j = {&copy, dt_actor(ctx)};
 	dt_code rc;
 
 	if ((rc = class_validate(c, err)) != DT_OK)
@@ -78,7 +102,6 @@ static dt_code class_update_job(struct store_txn *txn, void *arg, struct dt_erro
 {
 	struct class_add_job *j = arg;
 	struct dt_class old;
-	char details[512];
 	dt_code rc;
 
 	if ((rc = txn->ops->class_get(txn, j->c->name, &old, err)) != DT_OK)
@@ -90,19 +113,13 @@ static dt_code class_update_job(struct store_txn *txn, void *arg, struct dt_erro
 			       old.name, old.ca);
 	if ((rc = txn->ops->class_update(txn, j->c, err)) != DT_OK)
 		return rc;
-	snprintf(details, sizeof(details),
-		 "{\"before\":{\"lifetime_s\":%lld,\"key_types\":%u,\"eku\":%u,\"renew_at\":%.3f,"
-		 "\"revoke_superseded\":%d},\"after\":{\"lifetime_s\":%lld,\"key_types\":%u,"
-		 "\"eku\":%u,\"renew_at\":%.3f,\"revoke_superseded\":%d}}",
-		 (long long)old.lifetime_s, old.key_types, old.eku, old.renew_at,
-		 old.revoke_superseded, (long long)j->c->lifetime_s, j->c->key_types, j->c->eku,
-		 j->c->renew_at, j->c->revoke_superseded);
-	return audit_append(txn, j->actor, "class.update", j->c->name, "", details, err);
+	return audit_append_change(txn, j->actor, "class.update", j->c->name, "", class_json(&old),
+				   class_json(j->c), NULL, err);
 }
 
 dt_code dt_class_update(struct dt_ctx *ctx, const struct dt_class *c, struct dt_error *err)
 {
-	struct class_add_job j = {c, ctx->actor};
+	struct class_add_job j = {c, dt_actor(ctx)};
 	dt_code rc;
 
 	if ((rc = class_validate(c, err)) != DT_OK)

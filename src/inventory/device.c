@@ -86,11 +86,32 @@ dt_code inv_token_verify(const struct dt_device *d, const unsigned char stored[3
 	return DT_OK;
 }
 
+/* {"before":null,"after":{<the new record>}}: the details of device.add; "{}" if the
+ * record does not fit (it always does: every field has a length limit). */
+static const char *device_details(const struct dt_device *d, int token, char *out, size_t cap)
+{
+	const char *text[] = {d->serial,   d->manufacturer, d->model,
+			      d->firmware, d->owner,	    d->location};
+	char q[6][2 * DT_FIELD_BUF + 2];
+	int n;
+
+	for (size_t i = 0; i < 6; i++)
+		if (!audit_json_str(q[i], sizeof(q[i]), text[i]))
+			return "{}";
+	n = snprintf(out, cap,
+		     "{\"before\":null,\"after\":{\"class\":\"%s\",\"state\":\"%s\",\"serial\":%s,"
+		     "\"manufacturer\":%s,\"model\":%s,\"firmware\":%s,\"owner\":%s,"
+		     "\"location\":%s,\"criticality\":\"%s\",\"token\":%s}}",
+		     d->class_name, dt_state_name(d->state), q[0], q[1], q[2], q[3], q[4], q[5],
+		     dt_criticality_name(d->criticality), token ? "true" : "false");
+	return n > 0 && (size_t)n < cap ? out : "{}";
+}
+
 dt_code inv_device_insert(struct store_txn *txn, const char *actor, struct dt_device *d,
 			  char token[DT_TOKEN_BUF], const char *why, struct dt_error *err)
 {
 	unsigned char hash[32] = {0};
-	char details[160];
+	char details[DT_AUDIT_DETAILS_BUF];
 	dt_code rc;
 
 	d->state = DT_STATE_REGISTERED;
@@ -103,9 +124,9 @@ dt_code inv_device_insert(struct store_txn *txn, const char *actor, struct dt_de
 	}
 	if ((rc = txn->ops->device_insert(txn, d, token ? hash : NULL, err)) != DT_OK)
 		return rc;
-	snprintf(details, sizeof(details), "{\"class\":\"%s\",\"state\":\"registered\"}",
-		 d->class_name);
-	return audit_append(txn, actor, "device.add", d->id, why, details, err);
+	/* The import path adds a million devices in one job: no jansson allocations here. */
+	return audit_append(txn, actor, "device.add", d->id, why,
+			    device_details(d, token != NULL, details, sizeof(details)), err);
 }
 
 struct add_job {
@@ -129,7 +150,7 @@ dt_code dt_device_add(struct dt_ctx *ctx, const struct dt_device *d, char token[
 		      struct dt_error *err)
 {
 	struct dt_device copy = *d;
-	struct add_job j = {&copy, token, ctx->actor};
+	struct add_job j = {&copy, token, dt_actor(ctx)};
 	const char *field = NULL;
 	dt_code rc;
 
@@ -208,7 +229,7 @@ static dt_code token_job(struct store_txn *txn, void *arg, struct dt_error *err)
 	struct token_job *j = arg;
 	struct dt_device d;
 	unsigned char hash[32];
-	char details[64];
+	int64_t expires = dt_now() + j->ttl_s;
 	dt_code rc;
 
 	if ((rc = txn->ops->device_get(txn, j->id, &d, hash, err)) != DT_OK)
@@ -220,17 +241,20 @@ static dt_code token_job(struct store_txn *txn, void *arg, struct dt_error *err)
 			       "or active devices",
 			       j->id, dt_state_name(d.state));
 	if ((rc = inv_token_new(j->token, hash, err)) != DT_OK ||
-	    (rc = txn->ops->device_set_token(txn, j->id, hash, dt_now() + j->ttl_s, err)) != DT_OK)
+	    (rc = txn->ops->device_set_token(txn, j->id, hash, expires, err)) != DT_OK)
 		return rc;
-	snprintf(details, sizeof(details), "{\"ttl_s\":%lld}", (long long)j->ttl_s);
-	return audit_append(txn, j->actor, "device.token", j->id, "previous token invalidated",
-			    details, err);
+	/* The token itself is a secret: only whether one was pending, and until when. */
+	return audit_append_change(txn, j->actor, "device.token", j->id,
+				   "previous token invalidated",
+				   json_pack("{s:I}", "token_expires", (json_int_t)d.token_expires),
+				   json_pack("{s:I}", "token_expires", (json_int_t)expires),
+				   json_pack("{s:I}", "ttl_s", (json_int_t)j->ttl_s), err);
 }
 
 dt_code dt_device_token(struct dt_ctx *ctx, const char *id, int64_t ttl_s, char token[DT_TOKEN_BUF],
 			struct dt_error *err)
 {
-	struct token_job j = {id, token, ttl_s > 0 ? ttl_s : INV_TOKEN_TTL_S, ctx->actor};
+	struct token_job j = {id, token, ttl_s > 0 ? ttl_s : INV_TOKEN_TTL_S, dt_actor(ctx)};
 	dt_code rc;
 
 	token[0] = '\0';

@@ -85,7 +85,7 @@ static dt_code commit_job(struct store_txn *txn, void *arg, struct dt_error *err
 	struct issue_job *j = arg;
 	struct store_cert sc;
 	struct dt_cert_filter scope = {.device_id = j->device_id, .status = -1};
-	char details[256];
+	char details[384];
 	int64_t superseded = 0;
 	dt_code rc;
 
@@ -111,9 +111,12 @@ static dt_code commit_job(struct store_txn *txn, void *arg, struct dt_error *err
 	if (((j->opts && j->opts->token) || j->dev.state == DT_STATE_REGISTERED) &&
 	    (rc = txn->ops->device_set_token(txn, j->device_id, NULL, 0, err)) != DT_OK)
 		return rc;
+	/* The issuance path: one snprintf of names already validated, no read, no jansson.
+	 * "superseded" is the count of older certificates this one revoked (the server's
+	 * watcher looks for "superseded":0). */
 	snprintf(details, sizeof(details),
-		 "{\"device\":\"%s\",\"ca\":\"%s\",\"key_type\":\"%s\",\"not_after\":%lld,"
-		 "\"superseded\":%lld}",
+		 "{\"before\":null,\"after\":{\"device\":\"%s\",\"ca\":\"%s\",\"key_type\":\"%s\","
+		 "\"not_after\":%lld,\"status\":\"valid\"},\"superseded\":%lld}",
 		 j->device_id, j->issued.info.ca, dt_key_type_name(j->issued.info.key_type),
 		 (long long)j->issued.info.not_after, (long long)superseded);
 	if ((rc = audit_append(txn, j->actor, "cert.issue", j->issued.info.serial,
@@ -126,7 +129,8 @@ static dt_code commit_job(struct store_txn *txn, void *arg, struct dt_error *err
 						     err)) != DT_OK ||
 		    (rc = audit_append(
 			 txn, j->actor, "device.activate", j->device_id, "first certificate issued",
-			 "{\"from\":\"registered\",\"to\":\"active\"}", err)) != DT_OK)
+			 "{\"before\":{\"state\":\"registered\"},\"after\":{\"state\":\"active\"}}",
+			 err)) != DT_OK)
 			return rc;
 		j->activated = 1;
 	}
@@ -157,7 +161,7 @@ dt_code inv_issue_begin(struct dt_ctx *ctx, const char *device_id, const unsigne
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	snprintf(j->device_id, sizeof(j->device_id), "%s", device_id);
 	j->opts = opts;
-	j->actor = opts && opts->actor ? opts->actor : ctx->actor;
+	j->actor = opts && opts->actor ? opts->actor : dt_actor(ctx);
 	if ((rc = csr_parse(csr, csr_len, &j->csr, err)) != DT_OK)
 		goto fail;
 	/* A caller that has just read the device and its class (EST, to

@@ -225,7 +225,7 @@ dt_code dt_device_import_csv(struct dt_ctx *ctx, FILE *in, FILE *tokens, int64_t
 	if (!j)
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	j->in = in;
-	j->actor = ctx->actor;
+	j->actor = dt_actor(ctx);
 	/* Tokens reach the caller's file only after the import committed: a failed
 	 * import must not hand out tokens for devices that do not exist. */
 	if (tokens && !(j->tokens = open_memstream(&buf, &buf_len))) {

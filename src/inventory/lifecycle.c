@@ -48,6 +48,18 @@ static void allowed_from(enum dt_state s, char *buf, size_t cap)
 		snprintf(buf, cap, "none (%s is terminal)", dt_state_name(s));
 }
 
+/* "valid|hold": the certificate statuses in a rule's mask. */
+static void cert_statuses(unsigned mask, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int st = DT_CERT_VALID; st <= DT_CERT_REVOKED; st++)
+		if (mask & S(st))
+			n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", n ? "|" : "",
+					      dt_cert_status_name((enum dt_cert_status)st));
+}
+
 struct transition_job {
 	const char *id;
 	const struct rule *r;
@@ -61,7 +73,7 @@ static dt_code transition_job(struct store_txn *txn, void *arg, struct dt_error 
 	struct transition_job *j = arg;
 	struct dt_device d;
 	struct dt_cert_filter scope = {.device_id = j->id, .status = -1};
-	char allowed[160], details[256], action[48];
+	char allowed[160], details[256], action[48], from[32];
 	int64_t now = dt_now();
 	dt_code rc;
 
@@ -82,11 +94,12 @@ static dt_code transition_job(struct store_txn *txn, void *arg, struct dt_error 
 		if ((rc = txn->ops->device_set_token(txn, j->id, NULL, 0, err)) != DT_OK)
 			return rc;
 	}
-	snprintf(
-	    details, sizeof(details),
-	    "{\"from\":\"%s\",\"to\":\"%s\",\"certificates\":%lld,\"certificate_status\":\"%s\"}",
-	    dt_state_name(d.state), dt_state_name(j->r->to), (long long)j->changed,
-	    dt_cert_status_name(j->r->cert_to));
+	cert_statuses(j->r->cert_from, from, sizeof(from));
+	snprintf(details, sizeof(details),
+		 "{\"before\":{\"state\":\"%s\"},\"after\":{\"state\":\"%s\"},"
+		 "\"certificates\":{\"count\":%lld,\"from\":\"%s\",\"to\":\"%s\"}}",
+		 dt_state_name(d.state), dt_state_name(j->r->to), (long long)j->changed, from,
+		 dt_cert_status_name(j->r->cert_to));
 	snprintf(action, sizeof(action), "device.%s", j->r->verb);
 	return audit_append(txn, j->actor, action, j->id, j->reason, details, err);
 }
@@ -94,7 +107,8 @@ static dt_code transition_job(struct store_txn *txn, void *arg, struct dt_error 
 dt_code dt_device_transition(struct dt_ctx *ctx, const char *id, enum dt_transition t,
 			     const char *reason, int64_t *changed_certs, struct dt_error *err)
 {
-	struct transition_job j = {.id = id, .reason = reason ? reason : "", .actor = ctx->actor};
+	struct transition_job j = {
+	    .id = id, .reason = reason ? reason : "", .actor = dt_actor(ctx)};
 	dt_code rc;
 
 	if (changed_certs)

@@ -120,16 +120,18 @@ struct add_job {
 static dt_code add_job(struct store_txn *txn, void *arg, struct dt_error *err)
 {
 	struct add_job *j = arg;
-	char details[160], object[128];
+	char object[128];
 	dt_code rc;
 
 	if ((rc = txn->ops->anchor_insert(txn, &j->a, err)) != DT_OK)
 		return rc;
 	audit_object(j->a.manufacturer, object);
-	snprintf(details, sizeof(details), "{\"fingerprint\":\"%s\",\"not_after\":%lld}",
-		 j->a.fingerprint, (long long)j->a.not_after);
-	return audit_append(txn, j->actor, "manufacturer.add", object, "IDevID trust anchor",
-			    details, err);
+	return audit_append_change(txn, j->actor, "manufacturer.add", object, "IDevID trust anchor",
+				   json_null(),
+				   json_pack("{s:s,s:s,s:s,s:I}", "manufacturer", j->a.manufacturer,
+					     "fingerprint", j->a.fingerprint, "subject",
+					     j->a.subject, "not_after", (json_int_t)j->a.not_after),
+				   NULL, err);
 }
 
 dt_code dt_manufacturer_add(struct dt_ctx *ctx, const char *name, const unsigned char *anchor,
@@ -160,7 +162,7 @@ dt_code dt_manufacturer_add(struct dt_ctx *ctx, const char *name, const unsigned
 	j.a.created_at = dt_now();
 	j.a.der = der;
 	j.a.der_len = (size_t)n;
-	j.actor = ctx->actor;
+	j.actor = dt_actor(ctx);
 	rc = store_write(ctx->store, add_job, &j, err);
 out:
 	OPENSSL_free(der);

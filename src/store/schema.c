@@ -80,6 +80,24 @@ static const char *const migrations[] = {
     " device_id TEXT PRIMARY KEY REFERENCES devices(id), last_seen INTEGER NOT NULL,"
     " last_addr TEXT NOT NULL, last_service TEXT NOT NULL, last_allowed INTEGER NOT NULL,"
     " last_reason TEXT NOT NULL) WITHOUT ROWID;",
+    /* 5: admin API credentials: operator client certificates of the Admin CA (id =
+     * the certificate's serial) and bearer tokens (id = the token's public part, only
+     * the SHA-256 of the whole token kept); role and scope live here, not in the
+     * credential, so revoking or expiring one takes effect on the next request */
+    "CREATE TABLE admin_credentials("
+    " id TEXT PRIMARY KEY, kind INTEGER NOT NULL, name TEXT NOT NULL,"
+    " role INTEGER NOT NULL, manufacturer TEXT NOT NULL DEFAULT '',"
+    " token_hash BLOB, not_after INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL, revoked_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX admin_credentials_name ON admin_credentials(name);",
+    /* 6: signed audit checkpoints: the audit signer's certificates (issued by the root;
+     * key_id = SHA-256 of the key's SubjectPublicKeyInfo, hex) and one signed checkpoint
+     * per covered sequence number (the link hash at seq, the time, the signature) */
+    "CREATE TABLE audit_keys("
+    " key_id TEXT PRIMARY KEY, cert BLOB NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE audit_checkpoints("
+    " seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, hash BLOB NOT NULL,"
+    " key_id TEXT NOT NULL, signature BLOB NOT NULL);",
 };
 
 int sq_schema_latest(void)

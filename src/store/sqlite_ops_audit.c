@@ -63,7 +63,10 @@ static dt_code each_audit_row(struct sq_conn *c, sqlite3_stmt *st, store_audit_c
 	int r;
 
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		memset(&row, 0, sizeof(row));
+		/* Field by field: the row is 5 KiB, and verification reads every row. */
+		memset(row.prev_hash, 0, 32);
+		memset(row.hash, 0, 32);
+		row.ev.hash[0] = '\0';
 		row.ev.seq = sqlite3_column_int64(st, 0);
 		row.ev.time = sqlite3_column_int64(st, 1);
 		sq_text(st, 2, row.ev.actor, sizeof(row.ev.actor));
@@ -108,6 +111,137 @@ dt_code sq_audit_since(struct store_txn *t, int64_t after, store_audit_cb cb, vo
 		return err->code;
 	sqlite3_bind_int64(st, 1, after);
 	return each_audit_row(CONN(t), st, cb, arg, err);
+}
+
+dt_code sq_audit_key_insert(struct store_txn *t, const struct store_audit_key *k,
+			    struct dt_error *err)
+{
+	sqlite3_stmt *st =
+	    sq_stmt(CONN(t), SQ_AUDIT_KEY_INSERT,
+		    "INSERT INTO audit_keys(key_id,cert,created_at) VALUES(?,?,?)", err);
+	int r;
+
+	if (!st)
+		return err->code;
+	BIND_TEXT(st, 1, k->key_id);
+	sqlite3_bind_blob(st, 2, k->cert, (int)k->cert_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, k->created_at);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	return r == SQLITE_DONE ? DT_OK : sq_error(CONN(t), err, "store the audit key");
+}
+
+dt_code sq_audit_key_each(struct store_txn *t, store_audit_key_cb cb, void *arg,
+			  struct dt_error *err)
+{
+	sqlite3_stmt *st = sq_stmt(CONN(t), SQ_AUDIT_KEY_EACH,
+				   "SELECT key_id,cert,created_at FROM audit_keys"
+				   " ORDER BY created_at, key_id",
+				   err);
+	struct store_audit_key k;
+	int r;
+
+	if (!st)
+		return err->code;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(st, 1);
+
+		memset(&k, 0, sizeof(k));
+		sq_text(st, 0, k.key_id, sizeof(k.key_id));
+		/* An oversized row is kept empty: the verifier reports the key unusable. */
+		if (n > 0 && (size_t)n <= sizeof(k.cert)) {
+			memcpy(k.cert, sqlite3_column_blob(st, 1), (size_t)n);
+			k.cert_len = (size_t)n;
+		}
+		k.created_at = sqlite3_column_int64(st, 2);
+		if (cb(arg, &k) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return (r == SQLITE_ROW || r == SQLITE_DONE) ? DT_OK
+						     : sq_error(CONN(t), err, "read audit keys");
+}
+
+dt_code sq_checkpoint_insert(struct store_txn *t, const struct store_checkpoint *cp,
+			     struct dt_error *err)
+{
+	sqlite3_stmt *st = sq_stmt(CONN(t), SQ_CHECKPOINT_INSERT,
+				   "INSERT INTO audit_checkpoints(seq,time,hash,key_id,signature)"
+				   " VALUES(?,?,?,?,?)",
+				   err);
+	int r;
+
+	if (!st)
+		return err->code;
+	sqlite3_bind_int64(st, 1, cp->seq);
+	sqlite3_bind_int64(st, 2, cp->time);
+	sqlite3_bind_blob(st, 3, cp->hash, 32, SQLITE_STATIC);
+	BIND_TEXT(st, 4, cp->key_id);
+	sqlite3_bind_blob(st, 5, cp->sig, (int)cp->sig_len, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	return r == SQLITE_DONE ? DT_OK : sq_error(CONN(t), err, "store the audit checkpoint");
+}
+
+/* One checkpoint row; blobs of the wrong size are kept empty (the verifier says so). */
+static void checkpoint_row(sqlite3_stmt *st, struct store_checkpoint *cp)
+{
+	int n = sqlite3_column_bytes(st, 4);
+
+	memset(cp, 0, sizeof(*cp));
+	cp->seq = sqlite3_column_int64(st, 0);
+	cp->time = sqlite3_column_int64(st, 1);
+	if (sqlite3_column_bytes(st, 2) == 32)
+		memcpy(cp->hash, sqlite3_column_blob(st, 2), 32);
+	sq_text(st, 3, cp->key_id, sizeof(cp->key_id));
+	if (n > 0 && (size_t)n <= sizeof(cp->sig)) {
+		memcpy(cp->sig, sqlite3_column_blob(st, 4), (size_t)n);
+		cp->sig_len = (size_t)n;
+	}
+}
+
+#define CHECKPOINT_COLS "seq,time,hash,key_id,signature"
+
+dt_code sq_checkpoint_last(struct store_txn *t, struct store_checkpoint *cp, struct dt_error *err)
+{
+	sqlite3_stmt *st = sq_stmt(
+	    CONN(t), SQ_CHECKPOINT_LAST,
+	    "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY seq DESC LIMIT 1", err);
+	int r;
+
+	memset(cp, 0, sizeof(*cp));
+	if (!st)
+		return err->code;
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		checkpoint_row(st, cp);
+	sqlite3_reset(st);
+	if (r == SQLITE_DONE)
+		return dt_fail(err, DT_ERR_NOT_FOUND, "store: no audit checkpoint yet");
+	return r == SQLITE_ROW ? DT_OK : sq_error(CONN(t), err, "read the last audit checkpoint");
+}
+
+dt_code sq_checkpoint_each(struct store_txn *t, int64_t after, store_checkpoint_cb cb, void *arg,
+			   struct dt_error *err)
+{
+	sqlite3_stmt *st = sq_stmt(
+	    CONN(t), SQ_CHECKPOINT_EACH,
+	    "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints WHERE seq > ? ORDER BY seq", err);
+	struct store_checkpoint cp;
+	int r;
+
+	if (!st)
+		return err->code;
+	sqlite3_bind_int64(st, 1, after);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		checkpoint_row(st, &cp);
+		if (cb(arg, &cp) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return (r == SQLITE_ROW || r == SQLITE_DONE)
+		   ? DT_OK
+		   : sq_error(CONN(t), err, "read audit checkpoints");
 }
 
 /* Report rows share one column order: kind-specific detail last. */
@@ -264,4 +398,13 @@ const struct store_ops sq_ops = {
     .seen_put = sq_seen_put,
     .report_silent = sq_report_silent,
     .class_device_counts = sq_class_device_counts,
+    .admin_insert = sq_admin_insert,
+    .admin_get = sq_admin_get,
+    .admin_list = sq_admin_list,
+    .admin_revoke = sq_admin_revoke,
+    .audit_key_insert = sq_audit_key_insert,
+    .audit_key_each = sq_audit_key_each,
+    .checkpoint_insert = sq_checkpoint_insert,
+    .checkpoint_last = sq_checkpoint_last,
+    .checkpoint_each = sq_checkpoint_each,
 };

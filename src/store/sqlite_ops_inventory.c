@@ -252,7 +252,7 @@ dt_code sq_device_list(struct store_txn *t, const struct dt_device_filter *f, dt
 				   "SELECT " DEVICE_COLS " FROM devices WHERE"
 				   " (?1 IS NULL OR class=?1) AND (?2 < 0 OR state=?2) AND"
 				   " (?3 IS NULL OR owner=?3) AND (?4 IS NULL OR manufacturer=?4)"
-				   " ORDER BY id",
+				   " AND (?5 IS NULL OR id > ?5) ORDER BY id",
 				   err);
 	struct dt_device d;
 	int r;
@@ -263,6 +263,7 @@ dt_code sq_device_list(struct store_txn *t, const struct dt_device_filter *f, dt
 	sqlite3_bind_int(st, 2, f ? f->state : -1);
 	BIND_TEXT(st, 3, f ? f->owner : NULL);
 	BIND_TEXT(st, 4, f ? f->manufacturer : NULL);
+	BIND_TEXT(st, 5, f ? f->after_id : NULL);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		device_row(st, &d, NULL);
 		if (cb(arg, &d) != 0)

@@ -7,6 +7,7 @@
 #ifndef DT_STORE_H
 #define DT_STORE_H
 
+#include "devtrust/admin.h"
 #include "devtrust/audit.h"
 #include "devtrust/inventory.h"
 #include "devtrust/pki.h"
@@ -50,6 +51,28 @@ struct store_audit_row {
 	unsigned char hash[32];
 };
 
+/* A signed audit checkpoint: the link hash at seq, signed by audit key key_id. */
+#define STORE_AUDIT_SIG_MAX 160
+struct store_checkpoint {
+	int64_t seq;
+	int64_t time;
+	unsigned char hash[32];
+	char key_id[DT_SHA256_HEX_BUF];
+	unsigned char sig[STORE_AUDIT_SIG_MAX];
+	size_t sig_len;
+};
+
+/* An audit signer's certificate (DER, issued by the root). */
+struct store_audit_key {
+	char key_id[DT_SHA256_HEX_BUF];
+	unsigned char cert[STORE_CA_DER_MAX];
+	size_t cert_len;
+	int64_t created_at;
+};
+
+typedef int (*store_checkpoint_cb)(void *arg, const struct store_checkpoint *cp);
+typedef int (*store_audit_key_cb)(void *arg, const struct store_audit_key *k);
+
 /* A manufacturer's trust anchor: the root its IDevID certificates chain to. */
 struct store_anchor {
 	char manufacturer[DT_FIELD_BUF];
@@ -83,6 +106,13 @@ typedef int (*store_revoked_cb)(void *arg, const struct store_revoked *r);
 typedef int (*store_ca_cb)(void *arg, const struct store_ca *ca);
 typedef int (*store_audit_cb)(void *arg, const struct store_audit_row *row);
 typedef int (*store_serial_cb)(void *arg, const char *serial);
+
+/* An admin API credential with, for a token, the SHA-256 of the whole token. */
+struct store_admin_cred {
+	struct dt_admin_cred c;
+	unsigned char token_hash[32];
+	int has_hash;
+};
 
 struct store_ops {
 	dt_code (*setting_get)(struct store_txn *, const char *key, char *buf, size_t len,
@@ -204,6 +234,35 @@ struct store_ops {
 				 struct dt_error *);
 	dt_code (*class_device_counts)(struct store_txn *, const char *class_name,
 				       int64_t counts[DT_STATE_COUNT][4], struct dt_error *);
+
+	/* Admin API credentials (sqlite_ops_admin.c). */
+	dt_code (*admin_insert)(struct store_txn *, const struct store_admin_cred *,
+				struct dt_error *);
+	/* DT_ERR_NOT_FOUND: no credential with this id. */
+	dt_code (*admin_get)(struct store_txn *, const char *id, struct store_admin_cred *,
+			     struct dt_error *);
+	/* name NULL: all; newest first. */
+	dt_code (*admin_list)(struct store_txn *, const char *name, dt_admin_cb, void *,
+			      struct dt_error *);
+	/* Revokes the credential whose id or name is name_or_id (unless revoked already). */
+	dt_code (*admin_revoke)(struct store_txn *, const char *name_or_id, int64_t at,
+				int64_t *count, struct dt_error *);
+
+	/* Signed audit checkpoints and the audit signers' certificates (sqlite_ops_audit.c). */
+	dt_code (*audit_key_insert)(struct store_txn *, const struct store_audit_key *,
+				    struct dt_error *);
+	/* Oldest first. */
+	dt_code (*audit_key_each)(struct store_txn *, store_audit_key_cb, void *,
+				  struct dt_error *);
+	/* DT_ERR_EXISTS: there is a checkpoint at that seq already. */
+	dt_code (*checkpoint_insert)(struct store_txn *, const struct store_checkpoint *,
+				     struct dt_error *);
+	/* The checkpoint with the highest seq; DT_ERR_NOT_FOUND: none. */
+	dt_code (*checkpoint_last)(struct store_txn *, struct store_checkpoint *,
+				   struct dt_error *);
+	/* Checkpoints with seq > after, by seq. */
+	dt_code (*checkpoint_each)(struct store_txn *, int64_t after, store_checkpoint_cb, void *,
+				   struct dt_error *);
 };
 
 struct store_txn {

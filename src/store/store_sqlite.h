@@ -9,7 +9,7 @@
 #include <sqlite3.h>
 #include "store/store.h"
 
-#define SQ_MAX_STMTS 64
+#define SQ_MAX_STMTS 96
 
 struct sq_conn {
 	struct store_txn txn; /* first: a store_txn * is a sq_conn * */
@@ -70,6 +70,15 @@ enum sq_stmt_id {
 	SQ_SEEN_PUT,
 	SQ_REPORT_SILENT,
 	SQ_CLASS_DEVICE_COUNTS,
+	SQ_ADMIN_INSERT, /* sqlite_ops_admin.c */
+	SQ_ADMIN_GET,
+	SQ_ADMIN_LIST,
+	SQ_ADMIN_REVOKE,
+	SQ_AUDIT_KEY_INSERT, /* sqlite_ops_audit.c: signed checkpoints */
+	SQ_AUDIT_KEY_EACH,
+	SQ_CHECKPOINT_INSERT,
+	SQ_CHECKPOINT_LAST,
+	SQ_CHECKPOINT_EACH,
 	/* transaction control, in the order of txn_exec()'s table */
 	SQ_TXN_BEGIN,
 	SQ_TXN_BEGIN_IMMEDIATE,
@@ -153,6 +162,20 @@ dt_code sq_seen_put(struct store_txn *, const struct dt_seen *, struct dt_error 
 dt_code sq_report_silent(struct store_txn *, int64_t, dt_seen_cb, void *, struct dt_error *);
 dt_code sq_class_device_counts(struct store_txn *, const char *, int64_t[DT_STATE_COUNT][4],
 			       struct dt_error *);
+
+dt_code sq_admin_insert(struct store_txn *, const struct store_admin_cred *, struct dt_error *);
+dt_code sq_admin_get(struct store_txn *, const char *, struct store_admin_cred *,
+		     struct dt_error *);
+dt_code sq_admin_list(struct store_txn *, const char *, dt_admin_cb, void *, struct dt_error *);
+dt_code sq_admin_revoke(struct store_txn *, const char *, int64_t, int64_t *, struct dt_error *);
+
+dt_code sq_audit_key_insert(struct store_txn *, const struct store_audit_key *, struct dt_error *);
+dt_code sq_audit_key_each(struct store_txn *, store_audit_key_cb, void *, struct dt_error *);
+dt_code sq_checkpoint_insert(struct store_txn *, const struct store_checkpoint *,
+			     struct dt_error *);
+dt_code sq_checkpoint_last(struct store_txn *, struct store_checkpoint *, struct dt_error *);
+dt_code sq_checkpoint_each(struct store_txn *, int64_t, store_checkpoint_cb, void *,
+			   struct dt_error *);
 
 int sq_schema_latest(void);
 DT_MUST_USE dt_code sq_migrate(sqlite3 *db, struct dt_error *err);

@@ -521,8 +521,8 @@ static dt_code clone_job(struct store_txn *txn, void *arg, struct dt_error *err)
 		return rc;
 	/* Addresses passed verify_peer_check: no quote or backslash. */
 	snprintf(details, sizeof(details),
-		 "{\"serial\":\"%s\",\"first_addr\":\"%s\",\"second_addr\":\"%s\","
-		 "\"window_s\":%lld,\"action\":\"%s\"}",
+		 "{\"before\":null,\"after\":{\"serial\":\"%s\",\"first_addr\":\"%s\","
+		 "\"second_addr\":\"%s\",\"window_s\":%lld,\"action\":\"%s\"}}",
 		 j->f.serial, j->f.first_addr, j->f.second_addr, (long long)j->f.window_s,
 		 dt_clone_action_name(j->f.action));
 	return audit_append(txn, j->actor, "device.clone_suspected", j->f.device_id, "", details,

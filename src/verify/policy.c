@@ -33,10 +33,46 @@ static dt_code class_exists(struct store_txn *txn, const char *name, struct dt_e
 	return rc;
 }
 
+/* The rules of a class and service (with pattern, only that one), for the audit log. */
+struct rules_json {
+	json_t *arr;
+	const char *pattern;
+};
+
+static int add_rule_json(void *arg, const struct dt_policy *p)
+{
+	struct rules_json *r = arg;
+	char methods[64];
+
+	if (!r->arr || (r->pattern && strcmp(p->pattern, r->pattern) != 0))
+		return 0;
+	dt_methods_format(p->methods, methods, sizeof(methods));
+	if (json_array_append_new(
+		r->arr, json_pack("{s:s,s:s}", "pattern", p->pattern, "methods", methods)) != 0) {
+		json_decref(r->arr);
+		r->arr = NULL;
+	}
+	return 0;
+}
+
+/* NULL if out of memory (audit_append_change then refuses the change). */
+static dt_code rules_json(struct store_txn *txn, const struct dt_policy *p, const char *pattern,
+			  json_t **out, struct dt_error *err)
+{
+	struct rules_json r = {json_array(), pattern};
+	dt_code rc = txn->ops->policy_list(txn, p->class_name, p->service, add_rule_json, &r, err);
+
+	if (rc != DT_OK)
+		json_decref(r.arr);
+	*out = rc == DT_OK ? r.arr : NULL;
+	return rc;
+}
+
 static dt_code allow_job(struct store_txn *txn, void *arg, struct dt_error *err)
 {
 	struct policy_job *j = arg;
-	char details[DT_PATTERN_BUF + 128], methods[64], object[2 * DT_ID_BUF];
+	char methods[64], object[2 * DT_ID_BUF];
+	json_t *before = NULL, *old;
 	int64_t n = 0;
 	dt_code rc;
 
@@ -48,14 +84,21 @@ static dt_code allow_job(struct store_txn *txn, void *arg, struct dt_error *err)
 			       "class '%s' has %lld rules; the limit is %d "
 			       "(DT_MAX_POLICIES_PER_CLASS): merge patterns with '*' or '/**'",
 			       j->p.class_name, (long long)n, DT_MAX_POLICIES_PER_CLASS);
-	if ((rc = txn->ops->policy_put(txn, &j->p, &j->out, err)) != DT_OK)
+	/* Before: the rule as it was (its methods grow), or null for a new one. */
+	if ((rc = rules_json(txn, &j->p, j->p.pattern, &before, err)) != DT_OK)
 		return rc;
+	if ((rc = txn->ops->policy_put(txn, &j->p, &j->out, err)) != DT_OK) {
+		json_decref(before);
+		return rc;
+	}
+	old = before ? json_array_get(before, 0) : NULL;
+	old = old ? json_incref(old) : before ? json_null() : NULL;
+	json_decref(before);
 	dt_methods_format(j->out.methods, methods, sizeof(methods));
-	/* Pattern characters exclude '"' and '\\' (dt_pattern_check). */
-	snprintf(details, sizeof(details), "{\"pattern\":\"%s\",\"methods\":\"%s\"}",
-		 j->out.pattern, methods);
 	snprintf(object, sizeof(object), "%s/%s", j->p.class_name, j->p.service);
-	return audit_append(txn, j->actor, "policy.allow", object, "", details, err);
+	return audit_append_change(
+	    txn, j->actor, "policy.allow", object, "", old,
+	    json_pack("{s:s,s:s}", "pattern", j->out.pattern, "methods", methods), NULL, err);
 }
 
 static dt_code check_names(const char *class_name, const char *service, struct dt_error *err)
@@ -87,7 +130,7 @@ dt_code dt_policy_allow(struct dt_ctx *ctx, const char *class_name, const char *
 	snprintf(j.p.service, sizeof(j.p.service), "%s", service);
 	snprintf(j.p.pattern, sizeof(j.p.pattern), "%s", pattern ? pattern : "/**");
 	j.p.created_at = dt_now();
-	j.actor = ctx->actor;
+	j.actor = dt_actor(ctx);
 	if ((rc = store_write(ctx->store, allow_job, &j, err)) == DT_OK && out)
 		*out = j.out;
 	return rc;
@@ -96,22 +139,32 @@ dt_code dt_policy_allow(struct dt_ctx *ctx, const char *class_name, const char *
 static dt_code remove_job(struct store_txn *txn, void *arg, struct dt_error *err)
 {
 	struct policy_job *j = arg;
-	char details[DT_PATTERN_BUF + 64], object[2 * DT_ID_BUF];
+	char object[2 * DT_ID_BUF];
+	json_t *before = NULL;
 	dt_code rc;
 
+	/* Before: the rules that go; after: none of them. */
+	if ((rc = rules_json(txn, &j->p, j->whole ? NULL : j->p.pattern, &before, err)) != DT_OK)
+		return rc;
 	if ((rc = txn->ops->policy_remove(txn, j->p.class_name, j->p.service,
 					  j->whole ? NULL : j->p.pattern, &j->removed, err)) !=
-	    DT_OK)
+	    DT_OK) {
+		json_decref(before);
 		return rc;
-	if (j->removed == 0)
+	}
+	if (j->removed == 0) {
+		json_decref(before);
 		return dt_fail(err, DT_ERR_NOT_FOUND,
 			       "class '%s' has no rule for service '%s'%s%s (devtrust policy list)",
 			       j->p.class_name, j->p.service, j->whole ? "" : " with pattern ",
 			       j->whole ? "" : j->p.pattern);
-	snprintf(details, sizeof(details), "{\"pattern\":\"%s\",\"removed\":%lld}",
-		 j->whole ? "*" : j->p.pattern, (long long)j->removed);
+	}
 	snprintf(object, sizeof(object), "%s/%s", j->p.class_name, j->p.service);
-	return audit_append(txn, j->actor, "policy.remove", object, "", details, err);
+	return audit_append_change(txn, j->actor, "policy.remove", object, "",
+				   before ? json_pack("{s:o}", "rules", before) : NULL, json_null(),
+				   json_pack("{s:s,s:I}", "pattern", j->whole ? "*" : j->p.pattern,
+					     "removed", (json_int_t)j->removed),
+				   err);
 }
 
 dt_code dt_policy_remove(struct dt_ctx *ctx, const char *class_name, const char *service,
@@ -130,7 +183,7 @@ dt_code dt_policy_remove(struct dt_ctx *ctx, const char *class_name, const char 
 	snprintf(j.p.service, sizeof(j.p.service), "%s", service);
 	snprintf(j.p.pattern, sizeof(j.p.pattern), "%s", pattern ? pattern : "");
 	j.whole = pattern == NULL;
-	j.actor = ctx->actor;
+	j.actor = dt_actor(ctx);
 	rc = store_write(ctx->store, remove_job, &j, err);
 	if (rc == DT_OK && removed)
 		*removed = j.removed;
@@ -166,15 +219,30 @@ struct clone_policy_job {
 static dt_code clone_policy_set_job(struct store_txn *txn, void *arg, struct dt_error *err)
 {
 	struct clone_policy_job *j = arg;
-	char details[128];
+	struct dt_clone_policy old;
+	int set_before;
 	dt_code rc;
 
-	if ((rc = class_exists(txn, j->p.class_name, err)) != DT_OK ||
-	    (rc = txn->ops->clone_policy_set(txn, &j->p, err)) != DT_OK)
+	if ((rc = class_exists(txn, j->p.class_name, err)) != DT_OK)
 		return rc;
-	snprintf(details, sizeof(details), "{\"window_s\":%lld,\"action\":\"%s\"}",
-		 (long long)j->p.window_s, dt_clone_action_name(j->p.action));
-	return audit_append(txn, j->actor, "policy.clone", j->p.class_name, "", details, err);
+	/* Before: the class's setting, or the defaults it had without one. */
+	rc = txn->ops->clone_policy_get(txn, j->p.class_name, &old, err);
+	if (rc != DT_OK && rc != DT_ERR_NOT_FOUND)
+		return rc;
+	set_before = rc == DT_OK;
+	if (!set_before) {
+		old.window_s = DT_CLONE_WINDOW_DEFAULT;
+		old.action = DT_CLONE_REPORT;
+	}
+	if ((rc = txn->ops->clone_policy_set(txn, &j->p, err)) != DT_OK)
+		return rc;
+	return audit_append_change(txn, j->actor, "policy.clone", j->p.class_name, "",
+				   json_pack("{s:I,s:s,s:b}", "window_s", (json_int_t)old.window_s,
+					     "action", dt_clone_action_name(old.action), "default",
+					     !set_before),
+				   json_pack("{s:I,s:s}", "window_s", (json_int_t)j->p.window_s,
+					     "action", dt_clone_action_name(j->p.action)),
+				   NULL, err);
 }
 
 dt_code dt_clone_policy_set(struct dt_ctx *ctx, const struct dt_clone_policy *p,
@@ -192,7 +260,7 @@ dt_code dt_clone_policy_set(struct dt_ctx *ctx, const struct dt_clone_policy *p,
 	if ((unsigned)p->action > DT_CLONE_SUSPEND)
 		return dt_fail(err, DT_ERR_INVALID, "clone action is report, deny or suspend");
 	j.p = *p;
-	j.actor = ctx->actor;
+	j.actor = dt_actor(ctx);
 	return store_write(ctx->store, clone_policy_set_job, &j, err);
 }
 
@@ -256,7 +324,6 @@ static dt_code clone_clear_job(struct store_txn *txn, void *arg, struct dt_error
 {
 	struct clone_clear_job *j = arg;
 	struct dt_device d;
-	char details[64];
 	dt_code rc;
 
 	if ((rc = txn->ops->device_get(txn, j->id, &d, NULL, err)) != DT_OK ||
@@ -265,14 +332,17 @@ static dt_code clone_clear_job(struct store_txn *txn, void *arg, struct dt_error
 	if (j->cleared == 0)
 		return dt_fail(err, DT_ERR_NOT_FOUND, "device '%s' has no open clone finding",
 			       j->id);
-	snprintf(details, sizeof(details), "{\"cleared\":%lld}", (long long)j->cleared);
-	return audit_append(txn, j->actor, "device.clone_cleared", j->id, j->reason, details, err);
+	return audit_append_change(
+	    txn, j->actor, "device.clone_cleared", j->id, j->reason,
+	    json_pack("{s:I}", "open_clone_findings", (json_int_t)j->cleared),
+	    json_pack("{s:I}", "open_clone_findings", (json_int_t)0),
+	    json_pack("{s:I}", "cleared", (json_int_t)j->cleared), err);
 }
 
 dt_code dt_clone_clear(struct dt_ctx *ctx, const char *device_id, const char *reason,
 		       int64_t *cleared, struct dt_error *err)
 {
-	struct clone_clear_job j = {device_id, reason ? reason : "", ctx->actor, 0};
+	struct clone_clear_job j = {device_id, reason ? reason : "", dt_actor(ctx), 0};
 	dt_code rc;
 
 	if (cleared)

@@ -107,7 +107,7 @@ static dt_code blast_job(struct store_txn *txn, void *arg, struct dt_error *err)
 						cbs->arg, err)) != DT_OK)
 			return rc;
 	for (size_t i = 0; i < j->n && cbs->on_device; i++) {
-		struct dt_device_filter f = {j->classes[i].name, -1, NULL, NULL};
+		struct dt_device_filter f = {j->classes[i].name, -1, NULL, NULL, NULL};
 		if ((rc = txn->ops->device_list(txn, &f, cbs->on_device, cbs->arg, err)) != DT_OK)
 			return rc;
 	}

@@ -16,6 +16,13 @@ T0=$(date +%s)
 	fail "devtrust-agent binary $AGENT missing (make all builds it)"
 	exit 1
 }
+# Debian's libcurl loads GnuTLS (through librtmp); the agent turns off its
+# load-time initialisation (src/agent/main.c), 0.8 MB of peak RSS.
+if ldd "$AGENT" | grep -q 'libgnutls'; then
+	check_out "GnuTLS's implicit initialisation is skipped: its hook binds to the agent" \
+		"libgnutls[^ ]* \[[0-9]+\] to [^ ]*$(basename "$AGENT") \[[0-9]+\]: normal symbol .?_gnutls_global_init_skip" \
+		env LD_DEBUG=bindings "$AGENT" --version
+fi
 
 setup() {
 	dt init --org testorg --public-url "http://127.0.0.1:$HTTP_PORT" >/dev/null &&

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 BUILD=${BUILD:-build}
 LIB="$BUILD/libdevtrust.a"
-TARGETS="csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config"
+TARGETS="csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api"
 
 CC_FUZZ=${CC:-cc}
 SAN=""
@@ -19,12 +19,14 @@ fi
 LIBS="$(pkg-config --libs openssl sqlite3 jansson) -lpthread"
 # devtrust-agent's harnesses link its own library (OpenSSL and libcurl only).
 AGENT_LIBS="$(pkg-config --libs openssl libcurl)"
+# The API parses its query strings with libevent's.
+API_LIBS="$LIBS $(pkg-config --libs libevent)"
 mkdir -p "$WORK/fuzz"
 
 for t in $TARGETS; do
 	bin="$WORK/fuzz/${t}_fuzz"
 	lib=$LIB libs=$LIBS
-	case $t in agent_*) lib="$BUILD/libdtagent.a" libs=$AGENT_LIBS ;; esac
+	case $t in agent_*) lib="$BUILD/libdtagent.a" libs=$AGENT_LIBS ;; api) libs=$API_LIBS ;; esac
 	inputs=(tests/data/fuzz/"$t"/*)
 	if [ ! -f "${inputs[0]}" ]; then
 		fail "fuzz-corpus $t: no seed corpus in tests/data/fuzz/$t"

@@ -115,7 +115,7 @@ static int collect(void *arg, const struct dt_device *d)
 static const char *list(struct tenv *t, const char *cls, int st, const char *owner,
 			const char *manufacturer, struct ids *ids)
 {
-	struct dt_device_filter f = {cls, st, owner, manufacturer};
+	struct dt_device_filter f = {cls, st, owner, manufacturer, NULL};
 	struct dt_error err;
 
 	memset(ids, 0, sizeof(*ids));

@@ -574,7 +574,7 @@ static unsigned char *forged(struct fx *f, const char *signer, size_t *len)
 				  "URI:urn:devtrust:testorg:pump:p1");
 	X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
-	assert_int_equal(ca_sign_cert(s, x, &err), DT_OK);
+	assert_int_equal(ca_sign_cert(s, &x, &err), DT_OK);
 	der = der_of(x, len);
 	X509_free(x);
 	EVP_PKEY_free(k);

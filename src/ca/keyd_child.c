@@ -1,0 +1,640 @@
+/*
+ * The signer process of devtrust serve (key isolation, docs/RELIABILITY.md).
+ * Started by the server before it parses any network input, it alone holds
+ * the CA keys, and signs only what a CA may sign: certificates that are no
+ * CA and CRLs, under the CA's own name and within its validity; a CA
+ * certificate only for a key it generated itself for that new CA, once. It
+ * opens no socket and reads nothing but its requests and DATA/keys.
+ */
+#define _GNU_SOURCE /* close_range */
+#include <errno.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ca/asn1.h"
+#include "ca/keyd.h"
+
+struct held_key {
+	char file[CA_KEY_FILE_BUF]; /* "" for a generated key not saved yet */
+	EVP_PKEY *key;
+	X509 *cert;		 /* the CA certificate last checked against the key */
+	unsigned char *cert_der; /* and its DER, so the next request's is compared, not parsed */
+	size_t cert_len;
+	int certifiable; /* generated here, not certified yet: may get one CA certificate */
+	int64_t made;	 /* generation order, so the oldest unsaved one can go */
+};
+
+struct signer {
+	struct dt_ctx ctx; /* only the data dir and the passphrase file (ca_key_load/save) */
+	struct held_key keys[KEYD_MAX_KEYS];
+	int n;
+	int64_t made;
+};
+
+struct reply {
+	dt_code status;
+	unsigned char *der; /* OPENSSL_malloc'ed result */
+	int len;
+	struct dt_error err;
+};
+
+static void drop(struct signer *sg, int i)
+{
+	EVP_PKEY_free(sg->keys[i].key);
+	X509_free(sg->keys[i].cert);
+	OPENSSL_free(sg->keys[i].cert_der);
+	sg->keys[i] = sg->keys[--sg->n];
+	memset(&sg->keys[sg->n], 0, sizeof(sg->keys[0]));
+}
+
+static int find_file(const struct signer *sg, const char *file)
+{
+	for (int i = 0; i < sg->n; i++)
+		if (sg->keys[i].file[0] && strcmp(sg->keys[i].file, file) == 0)
+			return i;
+	return -1;
+}
+
+/* A key generated here whose public half is pub: any (certifiable 0) or one that may
+ * still be certified (1), or not saved yet (2). */
+static int find_generated(const struct signer *sg, const EVP_PKEY *pub, int which)
+{
+	int found = -1;
+
+	for (int i = 0; i < sg->n && found < 0; i++) {
+		const struct held_key *h = &sg->keys[i];
+
+		if ((which == 1 && !h->certifiable) || (which == 2 && h->file[0]))
+			continue;
+		if (EVP_PKEY_eq(h->key, pub) == 1)
+			found = i;
+	}
+	ERR_clear_error();
+	return found;
+}
+
+/* File names as the server makes them ("<ca>.key", "admin_ca.<serial>.key"): nothing
+ * that leaves DATA/keys, and CA keys only. */
+static dt_code check_file(const char *file, struct dt_error *err)
+{
+	size_t n = strlen(file);
+
+	if (n < 5 || file[0] == '.' || strstr(file, "..") ||
+	    strspn(file, "abcdefghijklmnopqrstuvwxyz0123456789._-") != n ||
+	    strcmp(file + n - 4, ".key") != 0)
+		return dt_fail(err, DT_ERR_INVALID, "'%.64s' is not a key file name of DATA/keys",
+			       file);
+	if (!ca_key_file_is_ca(file))
+		return dt_fail(err, DT_ERR_INVALID,
+			       "%s is not a CA key: the signer process holds CA keys only", file);
+	return DT_OK;
+}
+
+/* The key of DATA/keys/<file>, unlocked on first use and checked against the CA
+ * certificate ca_der (the one the server holds for it). */
+static dt_code issuer_key(struct signer *sg, const char *file, const unsigned char *ca_der,
+			  size_t ca_len, struct held_key **out, struct dt_error *err)
+{
+	X509 *ca = NULL;
+	EVP_PKEY *key = NULL;
+	struct held_key *h;
+	int i;
+	dt_code rc;
+
+	*out = NULL;
+	if ((rc = check_file(file, err)) != DT_OK)
+		return rc;
+	/* The same certificate as last time (every request carries it): nothing to parse. */
+	if ((i = find_file(sg, file)) >= 0 && sg->keys[i].cert_der && !sg->keys[i].certifiable &&
+	    sg->keys[i].cert_len == ca_len && memcmp(sg->keys[i].cert_der, ca_der, ca_len) == 0) {
+		*out = &sg->keys[i];
+		return DT_OK;
+	}
+	if (ca_len > KEYD_MAX_CERT || !(ca = ca_der_cert(ca_der, ca_len)))
+		return dt_fail(err, DT_ERR_INVALID,
+			       "the CA certificate sent for %s is not one DER certificate", file);
+	if ((i = find_file(sg, file)) >= 0) {
+		h = &sg->keys[i];
+		if (h->certifiable) {
+			rc = dt_fail(err, DT_ERR_STATE,
+				     "%s has no CA certificate yet: it signs nothing before", file);
+		} else if (h->cert && X509_cmp(h->cert, ca) == 0) {
+			*out = h;
+		} else if (!ca_key_matches(h->key, ca)) {
+			rc = dt_fail(err, DT_ERR_CRYPTO,
+				     "the certificate sent for %s is not its key's", file);
+		} else {
+			X509_free(h->cert);
+			h->cert = ca;
+			ca = NULL;
+			*out = h;
+		}
+		goto remember;
+	}
+	if (sg->n == KEYD_MAX_KEYS) {
+		rc = dt_fail(err, DT_ERR_INTERNAL, "the signer holds %d keys, its limit",
+			     KEYD_MAX_KEYS);
+		goto out;
+	}
+	if ((rc = ca_key_load(&sg->ctx, file, &key, err)) != DT_OK)
+		goto out;
+	if (!ca_key_matches(key, ca)) {
+		rc = dt_fail(err, DT_ERR_CRYPTO,
+			     "the key %s does not match its certificate or fails its sign/verify "
+			     "self-test",
+			     file);
+		goto out;
+	}
+	h = &sg->keys[sg->n++];
+	memset(h, 0, sizeof(*h));
+	snprintf(h->file, sizeof(h->file), "%s", file);
+	h->key = key;
+	h->cert = ca;
+	key = NULL;
+	ca = NULL;
+	*out = h;
+remember:
+	if (*out) {
+		OPENSSL_free((*out)->cert_der);
+		(*out)->cert_len = 0;
+		if (((*out)->cert_der = OPENSSL_memdup(ca_der, ca_len)))
+			(*out)->cert_len = ca_len;
+	}
+out:
+	X509_free(ca);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* RFC 5280 section 4.2.1.3 and 4.2.1.9: the issuer is a CA allowed to sign this. */
+static dt_code check_issuer(X509 *ca, uint32_t usage, const char *file, struct dt_error *err)
+{
+	if (X509_check_ca(ca) < 1 || !(X509_get_key_usage(ca) & usage))
+		return dt_fail(err, DT_ERR_INVALID,
+			       "the certificate of %s is not a CA's with keyUsage %s (RFC 5280 "
+			       "section 4.2.1.3)",
+			       file, usage == KU_CRL_SIGN ? "cRLSign" : "keyCertSign");
+	return DT_OK;
+}
+
+/* A new CA (an issuing CA, the Admin CA) may issue end-entity certificates only. */
+static dt_code check_new_ca(X509 *x, struct dt_error *err)
+{
+	if (!(X509_get_extension_flags(x) & EXFLAG_CA) || X509_get_pathlen(x) != 0 ||
+	    !(X509_get_key_usage(x) & KU_KEY_CERT_SIGN))
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: a new CA's certificate must have basicConstraints CA:TRUE "
+			       "with pathLenConstraint 0 and keyCertSign (RFC 5280 section "
+			       "4.2.1.9)");
+	return DT_OK;
+}
+
+/* The one extension nid of a to-be-signed certificate, decoded (NULL: absent); *dup
+ * is set when it occurs more than once. */
+static void *one_ext(const STACK_OF(X509_EXTENSION) * exts, int nid, int *dup)
+{
+	int crit = -1;
+	void *v = X509V3_get_d2i(exts, nid, &crit, NULL);
+
+	if (crit == -2)
+		*dup = 1;
+	return v;
+}
+
+/* Whether the to-be-signed bytes are DER, exactly what the template parsed from them
+ * (what is checked is what gets signed), as csr.c does for requests. */
+static int tbs_is_der(DT_TBS *t, const unsigned char *der, size_t len)
+{
+	unsigned char *again = NULL;
+	int n, same;
+
+	t->enc.modified = 1;
+	t->spki->enc.modified = 1;
+	n = ASN1_item_i2d((ASN1_VALUE *)t, &again, ASN1_ITEM_rptr(DT_TBS));
+	same = n > 0 && (size_t)n == len && memcmp(again, der, len) == 0;
+	OPENSSL_free(again);
+	return same;
+}
+
+/* The public key of a to-be-signed certificate, decoded (the rare path: a new CA). */
+static EVP_PKEY *tbs_key(const DT_TBS *t)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int n = ASN1_item_i2d((ASN1_VALUE *)t->spki, &der, ASN1_ITEM_rptr(DT_SPKI));
+	EVP_PKEY *k = NULL;
+
+	p = der;
+	if (n > 0)
+		k = d2i_PUBKEY(NULL, &p, n);
+	OPENSSL_free(der);
+	return k;
+}
+
+/*
+ * What a CA may sign: a version 3 certificate (RFC 5280 section 4.1.2.1) whose signature
+ * algorithm is the CA key's (4.1.2.3), whose issuer is the CA's subject (4.1.2.4), valid
+ * within the CA's validity (4.1.2.5), with each extension at most once (4.2), that is no
+ * CA: basicConstraints present with cA false and a keyUsage without keyCertSign
+ * (4.2.1.9, 4.2.1.3). A CA certificate only for a key generated here for a new CA, with
+ * pathLenConstraint 0; *grant is then that key's index. The to-be-signed part is parsed
+ * with the template of asn1.h, which keeps the public key as bytes: d2i_X509 would
+ * decode it, at four times the cost of the signature on OpenSSL 3.0.
+ */
+static dt_code check_tbs(const struct signer *sg, const struct held_key *h, DT_TBS *t,
+			 const unsigned char *der, size_t len, int *grant, struct dt_error *err)
+{
+	const ASN1_OBJECT *oid = NULL;
+	int ptype = 0, want = NID_undef, dup = 0, is_ca;
+	BASIC_CONSTRAINTS *bc = NULL;
+	ASN1_BIT_STRING *ku = NULL;
+	EVP_PKEY *pub = NULL;
+	dt_code rc = DT_OK;
+
+	*grant = -1;
+	X509_ALGOR_get0(&oid, &ptype, NULL, t->sig_alg);
+	if (!tbs_is_der(t, der, len) || !t->version || ASN1_INTEGER_get(t->version) != 2)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: not a DER version 3 certificate (RFC 5280 section 4.1)");
+	if (!OBJ_find_sigid_by_algs(&want, EVP_MD_get_type(ca_key_digest(h->key)),
+				    EVP_PKEY_get_base_id(h->key)) ||
+	    OBJ_obj2nid(oid) != want || ptype != V_ASN1_UNDEF)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: the signature algorithm is not the CA key's (RFC 5280 "
+			       "section 4.1.2.3)");
+	if (X509_NAME_cmp(t->issuer, X509_get_subject_name(h->cert)) != 0)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: the issuer is not the CA's subject (RFC 5280 section "
+			       "4.1.2.4)");
+	if (ASN1_TIME_compare(t->validity->notBefore, X509_get0_notBefore(h->cert)) < 0 ||
+	    ASN1_TIME_compare(t->validity->notAfter, X509_get0_notAfter(h->cert)) > 0)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: the validity is not within the CA's (RFC 5280 section "
+			       "4.1.2.5)");
+	for (int i = 0; i < sk_X509_EXTENSION_num(t->extensions); i++) {
+		const ASN1_OBJECT *o =
+		    X509_EXTENSION_get_object(sk_X509_EXTENSION_value(t->extensions, i));
+
+		if (X509v3_get_ext_by_OBJ(t->extensions, o, i) >= 0)
+			dup = 1;
+	}
+	bc = one_ext(t->extensions, NID_basic_constraints, &dup);
+	ku = one_ext(t->extensions, NID_key_usage, &dup);
+	if (dup) {
+		rc = dt_fail(err, DT_ERR_INVALID,
+			     "refused: an extension occurs more than once (RFC 5280 section 4.2)");
+		goto out;
+	}
+	is_ca = !bc || bc->ca || !ku || ASN1_BIT_STRING_get_bit(ku, 5); /* keyCertSign */
+	if (!is_ca)
+		goto out;
+	if (!(pub = tbs_key(t)) || (*grant = find_generated(sg, pub, 1)) < 0) {
+		rc = dt_fail(err, DT_ERR_STATE,
+			     "refused: a CA certificate (or one without basicConstraints or "
+			     "keyUsage) for a key the signer did not generate for a new CA");
+		goto out;
+	}
+	if (!bc || !bc->ca || !bc->pathlen || ASN1_INTEGER_get(bc->pathlen) != 0 || !ku ||
+	    !ASN1_BIT_STRING_get_bit(ku, 5))
+		rc = dt_fail(err, DT_ERR_INVALID,
+			     "refused: a new CA's certificate must have basicConstraints CA:TRUE "
+			     "with pathLenConstraint 0 and keyCertSign (RFC 5280 section "
+			     "4.2.1.9)");
+out:
+	BASIC_CONSTRAINTS_free(bc);
+	ASN1_BIT_STRING_free(ku);
+	EVP_PKEY_free(pub);
+	ERR_clear_error();
+	return rc;
+}
+
+/* Signs the to-be-signed certificate f->b as the CA of f->name: the answer is the
+ * signature value alone, which the server puts into its own certificate (whose
+ * to-be-signed part is these bytes) and verifies. */
+static void sign_cert(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+{
+	struct held_key *h = NULL;
+	const unsigned char *p = f->b;
+	DT_TBS *t = NULL;
+	EVP_MD_CTX *md = NULL;
+	size_t n = 0;
+	int grant = -1;
+
+	if ((r->status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r->err)) != DT_OK ||
+	    (r->status = check_issuer(h->cert, KU_KEY_CERT_SIGN, f->name, &r->err)) != DT_OK)
+		return;
+	t = f->h.len[1]
+		? (DT_TBS *)ASN1_item_d2i(NULL, &p, (long)f->h.len[1], ASN1_ITEM_rptr(DT_TBS))
+		: NULL;
+	if (!t || p != f->b + f->h.len[1]) {
+		r->status = dt_fail(&r->err, DT_ERR_INVALID,
+				    "the certificate to sign is not one DER TBSCertificate");
+		goto out;
+	}
+	if ((r->status = check_tbs(sg, h, t, f->b, f->h.len[1], &grant, &r->err)) != DT_OK)
+		goto out;
+	if (!(md = EVP_MD_CTX_new()) ||
+	    EVP_DigestSignInit(md, NULL, ca_key_digest(h->key), NULL, h->key) != 1 ||
+	    EVP_DigestSign(md, NULL, &n, f->b, f->h.len[1]) != 1 || n > INT_MAX ||
+	    !(r->der = OPENSSL_malloc(n)) ||
+	    EVP_DigestSign(md, r->der, &n, f->b, f->h.len[1]) != 1) {
+		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "signing as %s failed", f->name);
+		goto out;
+	}
+	r->len = (int)n;
+	if (grant >= 0)
+		sg->keys[grant].certifiable = 0;
+out:
+	EVP_MD_CTX_free(md);
+	ASN1_item_free((ASN1_VALUE *)t, ASN1_ITEM_rptr(DT_TBS));
+	ERR_clear_error();
+}
+
+/* The signature value of a signed certificate or CRL: what the server puts into its own. */
+static dt_code signature_of(const X509 *x, const X509_CRL *crl, struct reply *r)
+{
+	const ASN1_BIT_STRING *sig = NULL;
+	const X509_ALGOR *alg = NULL;
+
+	if (x)
+		X509_get0_signature(&sig, &alg, x);
+	else
+		X509_CRL_get0_signature(crl, &sig, &alg);
+	if (!sig || ASN1_STRING_length(sig) <= 0 ||
+	    !(r->der = OPENSSL_memdup(ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig))))
+		return DT_ERR_CRYPTO;
+	r->len = ASN1_STRING_length(sig);
+	return DT_OK;
+}
+
+static void sign_crl(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+{
+	struct held_key *h = NULL;
+	const unsigned char *p = f->b;
+	X509_CRL *crl = NULL;
+
+	if ((r->status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r->err)) != DT_OK ||
+	    (r->status = check_issuer(h->cert, KU_CRL_SIGN, f->name, &r->err)) != DT_OK)
+		return;
+	crl = f->h.len[1] ? d2i_X509_CRL(NULL, &p, (long)f->h.len[1]) : NULL;
+	if (!crl || p != f->b + f->h.len[1]) {
+		r->status = dt_fail(&r->err, DT_ERR_INVALID, "the CRL to sign is not one DER CRL");
+		goto out;
+	}
+	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(h->cert)) != 0) {
+		r->status = dt_fail(&r->err, DT_ERR_INVALID,
+				    "refused: the CRL's issuer is not the CA's subject (RFC 5280 "
+				    "section 5.1.2.3)");
+		goto out;
+	}
+	if (X509_CRL_sign(crl, h->key, ca_key_digest(h->key)) <= 0 ||
+	    signature_of(NULL, crl, r) != DT_OK)
+		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "signing a CRL as %s failed", f->name);
+out:
+	X509_CRL_free(crl);
+}
+
+/* A key for a new CA: generated here and kept here; the server gets its public half. */
+static void genkey(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+{
+	char curve[8];
+	EVP_PKEY *key = NULL;
+	struct held_key *h;
+	int unsaved = 0, oldest = -1;
+
+	if (f->h.len[0] >= sizeof(curve)) {
+		r->status = dt_fail(&r->err, DT_ERR_INVALID, "unknown curve");
+		return;
+	}
+	memcpy(curve, f->a, f->h.len[0]);
+	curve[f->h.len[0]] = '\0';
+	if (strcmp(curve, "P-256") != 0 && strcmp(curve, "P-384") != 0) {
+		r->status =
+		    dt_fail(&r->err, DT_ERR_INVALID, "CA keys are P-256 or P-384, not %s", curve);
+		return;
+	}
+	for (int i = 0; i < sg->n; i++) {
+		if (sg->keys[i].file[0])
+			continue;
+		unsaved++;
+		if (oldest < 0 || sg->keys[i].made < sg->keys[oldest].made)
+			oldest = i;
+	}
+	/* A creation that failed before it saved its key leaves it here: the oldest goes. */
+	if (unsaved >= KEYD_MAX_PENDING)
+		drop(sg, oldest);
+	if (sg->n == KEYD_MAX_KEYS) {
+		r->status = dt_fail(&r->err, DT_ERR_INTERNAL, "the signer holds %d keys, its limit",
+				    KEYD_MAX_KEYS);
+		return;
+	}
+	if ((r->status = ca_key_generate(curve, &key, &r->err)) != DT_OK)
+		return;
+	if ((r->len = i2d_PUBKEY(key, &r->der)) <= 0) {
+		EVP_PKEY_free(key);
+		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "cannot encode a public key");
+		return;
+	}
+	h = &sg->keys[sg->n++];
+	memset(h, 0, sizeof(*h));
+	h->key = key;
+	h->certifiable = 1;
+	h->made = ++sg->made;
+}
+
+static void savekey(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+{
+	const unsigned char *p = f->a;
+	EVP_PKEY *pub = NULL;
+	int i, old;
+
+	if ((r->status = check_file(f->name, &r->err)) != DT_OK)
+		return;
+	pub = f->h.len[0] ? d2i_PUBKEY(NULL, &p, (long)f->h.len[0]) : NULL;
+	if (!pub || p != f->a + f->h.len[0] || (i = find_generated(sg, pub, 2)) < 0) {
+		r->status = dt_fail(&r->err, DT_ERR_STATE,
+				    "no key generated by the signer and not yet saved has this "
+				    "public key (was the signer restarted?)");
+		goto out;
+	}
+	/* O_EXCL: never over another key file. */
+	if ((r->status = ca_key_save(&sg->ctx, f->name, sg->keys[i].key, &r->err)) != DT_OK)
+		goto out;
+	/* A key of that name held before was removed from disk since (a CA creation that
+	 * was rolled back): it goes. */
+	if ((old = find_file(sg, f->name)) >= 0) {
+		drop(sg, old);
+		i = find_generated(sg, pub, 2);
+	}
+	snprintf(sg->keys[i].file, sizeof(sg->keys[i].file), "%s", f->name);
+out:
+	EVP_PKEY_free(pub);
+}
+
+/* A new root of trust of its own (the Admin CA), for a key generated here. */
+static void sign_self(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+{
+	X509 *x = ca_der_cert(f->b, f->h.len[1]);
+	EVP_PKEY *pub = x ? X509_get0_pubkey(x) : NULL;
+	struct held_key *h;
+	int i;
+
+	if (!pub || X509_get_version(x) != X509_VERSION_3 ||
+	    (X509_get_extension_flags(x) & EXFLAG_INVALID)) {
+		r->status = dt_fail(&r->err, DT_ERR_INVALID,
+				    "the certificate to sign is not one DER version 3 certificate");
+		goto out;
+	}
+	if ((i = find_generated(sg, pub, 1)) < 0) {
+		r->status = dt_fail(&r->err, DT_ERR_STATE,
+				    "refused: a self-signed certificate for a key the signer did "
+				    "not generate for a new CA");
+		goto out;
+	}
+	if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(x)) != 0) {
+		r->status = dt_fail(&r->err, DT_ERR_INVALID,
+				    "refused: a self-signed certificate names itself as issuer");
+		goto out;
+	}
+	if ((r->status = check_new_ca(x, &r->err)) != DT_OK)
+		goto out;
+	h = &sg->keys[i];
+	if (X509_sign(x, h->key, ca_key_digest(h->key)) <= 0 || signature_of(x, NULL, r) != DT_OK) {
+		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "self-signing a new CA failed");
+		goto out;
+	}
+	h->certifiable = 0;
+	X509_free(h->cert);
+	h->cert = x;
+	x = NULL;
+out:
+	X509_free(x);
+}
+
+/* Answers one request; -1 if the answer could not be written. */
+static int answer(struct signer *sg, int fd, const struct keyd_frame *f)
+{
+	struct reply r;
+	struct held_key *h;
+	int w;
+
+	memset(&r, 0, sizeof(r));
+	switch (f->h.op) {
+	case KEYD_PING:
+		break;
+	case KEYD_UNLOCK:
+		r.status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r.err);
+		break;
+	case KEYD_SIGN_CERT:
+		sign_cert(sg, f, &r);
+		break;
+	case KEYD_SIGN_CRL:
+		sign_crl(sg, f, &r);
+		break;
+	case KEYD_GENKEY:
+		genkey(sg, f, &r);
+		break;
+	case KEYD_SAVEKEY:
+		savekey(sg, f, &r);
+		break;
+	case KEYD_SIGN_SELF:
+		sign_self(sg, f, &r);
+		break;
+	default:
+		r.status = dt_fail(&r.err, DT_ERR_INVALID, "unknown request %u", f->h.op);
+	}
+	ERR_clear_error();
+	if (r.status == DT_OK)
+		w = keyd_write(fd, 0, DT_OK, NULL, r.der, r.der ? (size_t)r.len : 0, NULL, 0);
+	else
+		w = keyd_write(fd, 0, (uint8_t)r.status, NULL, r.err.msg, strlen(r.err.msg), NULL,
+			       0);
+	OPENSSL_free(r.der);
+	return w;
+}
+
+/* Before anything else: nothing of this process can be read by the server (same user),
+ * dumped to disk, or reach the network. */
+static int harden(int nconns)
+{
+	struct rlimit none = {0, 0};
+	struct stat st;
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &none) != 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+		return -1;
+	/* The server's descriptors (listeners, the store) were closed before exec already. */
+	if (close_range((unsigned)(3 + nconns), ~0U, 0) != 0)
+		for (int fd = 3 + nconns; fd < 1024; fd++)
+			close(fd);
+	for (int i = 0; i < nconns; i++)
+		if (fstat(3 + i, &st) != 0 || !S_ISSOCK(st.st_mode))
+			return -1;
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+int ca_keyd_main(const char *data_dir, const char *passphrase_file, int nconns)
+{
+	struct pollfd pfd[KEYD_CONNS];
+	struct signer *sg = NULL;
+	int open, rc = 0;
+
+	if (nconns < 1 || nconns > KEYD_CONNS || harden(nconns) != 0) {
+		fprintf(stderr,
+			"{\"event\":\"signer-refused\",\"error\":\"the key signer runs only "
+			"as devtrust serve's child, on its sockets\"}\n");
+		return 2;
+	}
+	if (!(sg = calloc(1, sizeof(*sg))) || !(sg->ctx.data_dir = strdup(data_dir)) ||
+	    (passphrase_file && !(sg->ctx.passphrase_file = strdup(passphrase_file)))) {
+		rc = 1;
+		goto out;
+	}
+	pthread_mutex_init(&sg->ctx.keys_mu, NULL);
+	for (int i = 0; i < nconns; i++)
+		pfd[i] = (struct pollfd){3 + i, POLLIN, 0};
+	/* One request at a time; the signer ends when the server closes every connection. */
+	for (open = nconns; open > 0;) {
+		if (poll(pfd, (nfds_t)nconns, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = 1;
+			break;
+		}
+		for (int i = 0; i < nconns; i++) {
+			struct keyd_frame f;
+
+			if (pfd[i].fd < 0 || !pfd[i].revents)
+				continue;
+			if (keyd_read(pfd[i].fd, &f, KEYD_MAX_CERT, KEYD_MAX_TBS) != 0 ||
+			    answer(sg, pfd[i].fd, &f) != 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				open--;
+			}
+			keyd_frame_free(&f);
+		}
+	}
+	while (sg->n > 0)
+		drop(sg, sg->n - 1);
+	pthread_mutex_destroy(&sg->ctx.keys_mu);
+out:
+	if (sg) {
+		free(sg->ctx.data_dir);
+		free(sg->ctx.passphrase_file);
+	}
+	free(sg);
+	return rc;
+}

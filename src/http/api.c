@@ -1,0 +1,243 @@
+/*
+ * /api/v1 on the TLS listener: the request is copied (method, path, query,
+ * body, the client certificate or bearer token) and handed to one thread of
+ * its own, which authenticates it, runs the operation (store writes included,
+ * off the event loops that serve OCSP) and hands the result back to the
+ * worker's loop, which replies. Admin calls are few: one thread keeps them in
+ * order and never competes with the issuance pool. /ui serves the dashboard's
+ * files, compiled into the binary.
+ */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "http/http.h"
+#include "http/ui_files.h"
+
+#define API_MAX_QUEUED 256
+
+struct api_job {
+	struct http_qitem link; /* first: the API thread's queue */
+	struct http_req *r;
+	int closed;
+	char method[8];
+	char *path;
+	char *query;
+	unsigned char *body;
+	size_t len;
+	char *bearer;
+	X509 *peer;
+	STACK_OF(X509) * chain;
+	struct api_response rs;
+	struct event *done;
+};
+
+struct http_api {
+	struct http_server *srv;
+	pthread_t thread;
+	struct http_queue q;
+};
+
+static void job_free(struct api_job *j)
+{
+	if (!j)
+		return;
+	if (j->done)
+		event_free(j->done);
+	free(j->path);
+	free(j->query);
+	free(j->body);
+	if (j->bearer) {
+		OPENSSL_cleanse(j->bearer, strlen(j->bearer));
+		free(j->bearer);
+	}
+	X509_free(j->peer);
+	sk_X509_pop_free(j->chain, X509_free);
+	api_response_free(&j->rs);
+	free(j->r);
+	free(j);
+}
+
+static void on_close(struct evhttp_connection *con, void *arg)
+{
+	(void)con;
+	((struct api_job *)arg)->closed = 1;
+}
+
+/* Back on the worker's loop. */
+static void job_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_job *j = arg;
+	struct http_req *r = j->r;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+	(void)fd;
+	(void)what;
+	if (j->closed) {
+		atomic_fetch_sub(&r->w->srv->in_flight, 1);
+		job_free(j);
+		return;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (j->rs.status == 401)
+		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"devtrust admin API\"");
+	snprintf(r->note, sizeof(r->note), "%s", j->rs.note);
+	http_reply(r, j->rs.status, j->rs.content_type, j->rs.body, j->rs.len);
+	job_free(j);
+}
+
+/* Authenticates and answers one call (on the API thread). */
+static void run(struct http_server *srv, struct api_job *j)
+{
+	struct dt_admin_cred who;
+	struct dt_error err;
+	struct api_request rq = {j->method, j->path, j->query, j->body, j->len, NULL};
+	dt_code rc = DT_ERR_AUTH;
+
+	if (j->bearer)
+		rc = dt_admin_auth_token(srv->ctx, j->bearer, &who, &err);
+	else if (j->peer)
+		rc = dt_admin_auth_cert(srv->ctx, j->peer, j->chain, &who, &err);
+	else
+		dt_fail(&err, DT_ERR_AUTH, "sign in with an operator certificate or an API token");
+	if (rc == DT_OK) {
+		rq.who = &who;
+		api_handle(srv->ctx, &rq, &j->rs);
+		if (strlen(j->rs.note) < sizeof(j->rs.note) - DT_ID_BUF - 8) {
+			size_t n = strlen(j->rs.note);
+			snprintf(j->rs.note + n, sizeof(j->rs.note) - n, "%sby %s", n ? "; " : "",
+				 who.name);
+		}
+	} else if (rc == DT_ERR_AUTH) {
+		api_error(&j->rs, 401, "unauthenticated", err.msg);
+	} else {
+		api_error(&j->rs, 500, "internal", "internal error");
+	}
+}
+
+static void *api_main(void *arg)
+{
+	struct http_api *a = arg;
+	struct api_job *j;
+
+	while ((j = (struct api_job *)http_queue_pop(&a->q))) {
+		run(a->srv, j);
+		event_active(j->done, 0, 0);
+	}
+	return NULL;
+}
+
+dt_code http_api_new(struct http_server *srv, struct dt_error *err)
+{
+	struct http_api *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	a->srv = srv;
+	http_queue_init(&a->q, API_MAX_QUEUED);
+	if (pthread_create(&a->thread, NULL, api_main, a) != 0) {
+		http_queue_destroy(&a->q);
+		free(a);
+		return dt_fail(err, DT_ERR_INTERNAL, "cannot start the admin API thread");
+	}
+	srv->api = a;
+	return DT_OK;
+}
+
+void http_api_free(struct http_server *srv)
+{
+	struct http_api *a = srv->api;
+
+	if (!a)
+		return;
+	http_queue_stop(&a->q);
+	pthread_join(a->thread, NULL);
+	for (struct http_qitem *it = http_queue_take_all(&a->q), *next; it; it = next) {
+		next = it->next;
+		job_free((struct api_job *)it);
+	}
+	http_queue_destroy(&a->q);
+	free(a);
+	srv->api = NULL;
+}
+
+/* The bearer token of an "Authorization: Bearer ..." header, or NULL. */
+static const char *bearer(struct evhttp_request *req)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	for (h += 7; *h == ' '; h++)
+		;
+	return h;
+}
+
+void http_api(struct http_req *r, const char *path)
+{
+	struct http_api *a = r->w->srv->api;
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
+	const char *query = u ? evhttp_uri_get_query(u) : NULL, *tok = bearer(r->req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t n = evbuffer_get_length(in);
+	struct api_job *j = calloc(1, sizeof(*j));
+
+	r->route = R_API;
+	if (!j || !(j->path = strdup(path)) || (query && !(j->query = strdup(query))) ||
+	    (n && !(j->body = malloc(n))) || (tok && !(j->bearer = strdup(tok))) ||
+	    !(j->done = event_new(r->w->base, -1, 0, job_done, j))) {
+		if (j)
+			j->r = NULL;
+		job_free(j);
+		http_reply_error(r, 503, "out of memory");
+		free(r);
+		return;
+	}
+	j->r = r;
+	snprintf(j->method, sizeof(j->method), "%s",
+		 http_method_name(evhttp_request_get_command(r->req)));
+	j->len = n;
+	if (n)
+		evbuffer_remove(in, j->body, n);
+	if (!tok)
+		http_peer_certs(r->req, &j->peer, &j->chain);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_close, j);
+	if (!http_queue_push(&a->q, &j->link)) {
+		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
+		j->r = NULL;
+		job_free(j);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+		http_reply_error(r, 503, "busy: retry later");
+		free(r);
+	}
+}
+
+void http_ui(struct http_req *r, const char *path)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	const char *name = path[3] == '/' && path[4] ? path + 4 : "index.html";
+
+	r->route = R_UI;
+	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_POST) {
+		http_reply_error(r, 405, "the dashboard's files take GET");
+		return;
+	}
+	for (size_t i = 0; i < ui_files_count; i++) {
+		if (strcmp(ui_files[i].name, name) != 0)
+			continue;
+		/* Nothing is loaded from elsewhere, and the page is never framed. */
+		evhttp_add_header(
+		    h, "Content-Security-Policy",
+		    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+		evhttp_add_header(h, "Cache-Control", "no-cache");
+		http_reply(r, 200, ui_files[i].type, ui_files[i].data, ui_files[i].len);
+		return;
+	}
+	http_reply_error(r, 404, "no such dashboard file");
+}

@@ -1,0 +1,154 @@
+#!/bin/bash
+# devtrust serve under abuse, at a small scale (the full run is bench/abuse.sh,
+# docs/RELIABILITY.md "Abuse"): bench/abuse.py holds a few hundred idle,
+# slowloris and stalled-handshake connections, sends malformed TLS and
+# requests just over each limit, then more keep-alive connections than the
+# connection cap. Meanwhile a normal client (curl: OCSP GET, EST enrollment)
+# must be served every second within NORMAL_MS, the server's RSS must stay
+# under RSS_MB, and the deadline must close the slow connections.
+. "$(dirname "$0")/lib.sh"
+
+N=${ABUSE_N:-300}          # idle, slowloris and stalled-TLS connections
+N_KA=${ABUSE_N_KA:-600}    # keep-alive connections, over the cap below
+CAP=400                    # --max-connections: above N, below N_KA
+DEADLINE=2                 # --request-timeout
+PHASE_S=4
+NORMAL_MS=${ABUSE_NORMAL_MS:-2000} # generous: CI machines are noisy
+RSS_MB=${ABUSE_RSS_MB:-160}
+if [ "${SANITIZED:-0}" = 1 ]; then # ASan's shadow memory and quarantine
+	RSS_MB=${ABUSE_RSS_MB:-1500}
+	NORMAL_MS=${ABUSE_NORMAL_MS:-4000}
+fi
+[ "$(ulimit -Hn)" -ge $((N_KA + 1000)) ] || {
+	fail "abuse test needs $((N_KA + 1000)) descriptors, ulimit -Hn is $(ulimit -Hn)"
+	exit 1
+}
+ulimit -n "$(ulimit -Hn)"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HTTP_H=$ROOT/src/http/http.h
+
+# A class, a probe certificate for OCSP, 40 devices with a token and a fresh
+# key and CSR each (bench/serve_csrs.c) for the normal client's enrollments
+# (one a second).
+setup() {
+	# serve_start runs this again when a port was taken meanwhile.
+	rm -f "$WORK/tokens.csv" "$WORK/n-tokens.csv" "$WORK/est.txt"
+	dt init --org abuset --public-url "http://127.0.0.1:$HTTP_PORT" >/dev/null &&
+		dt class add pump --ca default --key-types ec-p256 >/dev/null || return 1
+	{
+		echo "id,class,serial,manufacturer,model,firmware,owner,location,criticality"
+		for i in $(seq 1 40); do echo "n$i,pump,SN$i,Acme,M1,1.0,team,site,low"; done
+	} >"$WORK/devices.csv"
+	dt device import "$WORK/devices.csv" --tokens-out "$WORK/tokens.csv" >/dev/null &&
+		grep -v '^id,' "$WORK/tokens.csv" >"$WORK/n-tokens.csv" &&
+		"$WORK/serve_csrs" "$WORK/n-tokens.csv" "$WORK/est.txt" 2>/dev/null || return 1
+	new_device probe && mkcsr "$WORK/probe.csr" &&
+		dt cert issue --device probe --csr "$WORK/probe.csr" --out "$WORK/probe.pem" >/dev/null &&
+		dt ca cert root --out "$WORK/root.pem" >/dev/null &&
+		dt ca cert default --out "$WORK/ca.pem" >/dev/null &&
+		openssl ocsp -issuer "$WORK/ca.pem" -cert "$WORK/probe.pem" -no_nonce \
+			-reqout "$WORK/ocsp.req" >/dev/null 2>&1
+}
+
+read -r -a SSL_LIBS <<<"$(pkg-config --libs openssl)"
+check "bench/serve_csrs.c builds (keys and CSRs for the normal client)" \
+	cc -std=c11 -D_DEFAULT_SOURCE -O2 -o "$WORK/serve_csrs" "$ROOT/bench/serve_csrs.c" \
+	"${SSL_LIBS[@]}" -lpthread
+serve_start setup --workers 2 --max-connections "$CAP" --request-timeout "$DEADLINE" || {
+	fail "serve starts"
+	exit 1
+}
+pass "serve starts (--max-connections $CAP --request-timeout $DEADLINE)"
+
+limit() { sed -n "s/^#define $1 (*\\([0-9]*\\) *\\* *\\([0-9]*\\))*\$/\\1 \\2/p; s/^#define $1 \\([0-9]*\\)\$/\\1 1/p" "$HTTP_H" | awk '{ print $1 * $2 }'; }
+timeout 150 python3 "$ROOT/bench/abuse.py" --pid "$SERVE_PID" --log "$SERVE_LOG" --http "$HTTP_PORT" \
+	--https "$HTTPS_PORT" --cacert "$WORK/root.pem" --ocsp-req "$WORK/ocsp.req" \
+	--est-bodies "$WORK/est.txt" --est-class pump --duration "$PHASE_S" --settle 3 \
+	--n-idle "$N" --n-slow "$N" --n-tls "$N" --n-ka "$N_KA" --drip 0.5 --ka-interval 1 \
+	--garbage-rate 20 --big-rate 16 --normal-timeout 5 \
+	--max-body "$(limit HTTP_MAX_BODY)" --max-body-hard "$(limit HTTP_MAX_BODY_HARD)" \
+	--max-headers "$(limit HTTP_MAX_HEADERS)" --json "$WORK/abuse.json" \
+	>"$WORK/abuse.out" 2>"$WORK/abuse.err" &
+abuse=$!
+BG_PIDS="$BG_PIDS $abuse"
+wait "$abuse"
+check_eq "bench/abuse.py ran every phase and the server stayed up" 0 "$?"
+sed "s/^/# /" "$WORK/abuse.out"
+cut -c1-60 "$WORK/abuse.err" | sed "s/^/# /"
+
+# What the checks below read from abuse.py's summary, one "NAME VALUE" a line,
+# NAME phase.what (one Python run: its start is slow on a loaded machine).
+python3 - "$WORK/abuse.json" >"$WORK/facts" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1])):
+    p = r["phase"]
+    f = {"alive": r["alive_after"], "rss_peak": r["rss_peak_mb"], "non_json": r["log"]["non_json"],
+         "any_5xx": any(s.split()[1][0] == "5" for s in r["log"]["statuses"]),
+         "held": r["server_fds_max"] - r["server_fds_start"], "closed": r["closed_by_server"],
+         "closed_median": r["closed_after_median_s"], "closed_max": r["closed_after_max_s"],
+         "answered": r["abuse_answered"], "ka_served": r["ka_conns_served"],
+         "timeouts_logged": r["log"]["events"].get("request-timeout", 0),
+         "kinds": len(r["outcomes"]),
+         "outcomes": "; ".join("%s: %s" % (k, ", ".join(sorted(v))) for k, v in sorted(r["outcomes"].items())),
+         "odd_outcomes": "; ".join("%s: %s" % (k, w) for k, v in sorted(r["outcomes"].items())
+                                   for w in v if w not in ("closed", "answered 400", "answered 413")),
+         "outcome_max_s": max([x["max_s"] for v in r["outcomes"].values() for x in v.values()] or [0])}
+    for k in ("normal_ocsp", "normal_est"):
+        n = r[k]
+        f[k] = "%d/%d" % (n["ok"], n["n"])
+        f[k + "_all"] = n["n"] >= 3 and n["ok"] == n["n"]
+        f[k + "_max"] = n["max_ms"]
+    for k, v in f.items():
+        print("%s.%s %s" % (p, k, "yes" if v is True else "no" if v is False else v))
+PY
+# fact NAME: a value of $WORK/facts; le A B: A <= B (decimals).
+declare -A FACTS
+while read -r k v; do FACTS[$k]=$v; done <"$WORK/facts"
+fact() { printf '%s' "${FACTS[$1]:-}"; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a != "None" && a + 0 <= b + 0) }'; }
+
+for p in base idle slow tls bad ka; do
+	check_eq "$p: the server is alive after the phase" yes "$(fact "$p.alive")"
+	check_true "$p: RSS peak under $RSS_MB MB ($(fact "$p.rss_peak") MB)" le "$(fact "$p.rss_peak")" "$RSS_MB"
+	check_eq "$p: nothing but JSON lines in the server log" 0 "$(fact "$p.non_json")"
+	check_eq "$p: no 5xx answer" no "$(fact "$p.any_5xx")"
+	for k in normal_ocsp normal_est; do
+		check_eq "$p: every $k request of the normal client answered 200 ($(fact "$p.$k"))" yes \
+			"$(fact "$p.${k}_all")"
+		check_true "$p: the slowest $k request took under $NORMAL_MS ms ($(fact "$p.${k}_max") ms)" \
+			le "$(fact "$p.${k}_max")" "$NORMAL_MS"
+	done
+done
+
+# Idle, slowloris and stalled handshakes: held, and closed by the deadline
+# (timed from the client's connect: at least the deadline, plus any wait to be
+# accepted).
+for p in idle slow tls; do
+	# Sampled once a second, while closed ones are being opened again.
+	check_true "$p: the server held nearly $N of them at once ($(fact "$p.held"))" \
+		le $((N * 9 / 10)) "$(fact "$p.held")"
+	check_true "$p: each closed by the server ($(fact "$p.closed") closes)" le "$N" "$(fact "$p.closed")"
+	check_true "$p: at the ${DEADLINE} s deadline ($(fact "$p.closed_median") s median, $(fact "$p.closed_max") max)" \
+		eval "le $DEADLINE $(fact "$p.closed_median") && le $(fact "$p.closed_median") $((DEADLINE + 2))"
+done
+check_eq "slow: no slowloris request was ever answered" 0 "$(fact slow.answered)"
+check_true "the deadline's closes are logged (request-timeout)" le "$N" "$(fact slow.timeouts_logged)"
+
+# Malformed TLS, garbage and oversized requests: closed at once (or at the
+# deadline, when the bytes promise more) or refused 400/413, nothing else.
+check_eq "bad: every kind of garbage and oversized request was sent" 14 "$(fact bad.kinds)"
+check_eq "bad: closed or refused 400/413 ($(fact bad.outcomes))" "" "$(fact bad.odd_outcomes)"
+check_true "bad: within the deadline ($(fact bad.outcome_max_s) s)" le "$(fact bad.outcome_max_s)" $((DEADLINE + 2))
+
+# Over the cap: every keep-alive client served in turn, and new clients too
+# (idle keep-alive connections make room), not left in the backlog.
+check_eq "ka: $N_KA keep-alive connections over the cap of $CAP all got answers" "$N_KA" \
+	"$(fact ka.ka_served)"
+check_eq "GET /metrics is 200" 200 "$(https_code /metrics)"
+n=$(sed -n 's/^devtrust_http_idle_reused_total \([0-9]*\)$/\1/p' "$WORK/body")
+check_true "idle keep-alive connections were closed to let new ones in ($n)" test "${n:-0}" -gt 0
+
+check_eq "after it all, /healthz on the plain listener is 200" 200 "$(http_code /healthz)"
+check_eq "and on the TLS listener" 200 "$(https_code /healthz)"
+serve_stop 15
+check_eq "SIGTERM still exits 0" 0 "$?"
