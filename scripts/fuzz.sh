@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
 BUILD=build-fuzz
-TARGETS=${FUZZ_TARGETS:-csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api}
+TARGETS=${FUZZ_TARGETS:-csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api keyd}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CFLAGS_FUZZ="-g -O1 -fno-omit-frame-pointer $SAN"
 
@@ -33,6 +33,10 @@ max_len() {
 	agent_config) echo 17000 ;;
 	# api: a request line and a body of at most 32 KiB (HTTP_MAX_BODY).
 	api) echo 33000 ;;
+	# keyd: requests of the signer process; a CA certificate or TBSCertificate of at
+	# most 16 KiB (KEYD_MAX_CERT), two of them in a frame; longer claimed lengths
+	# need no bytes behind them to be tried.
+	keyd) echo 40000 ;;
 	esac
 }
 dict_of() {
@@ -64,10 +68,13 @@ API_LIBS="$LIBS $(pkg-config --libs libevent)"
 for t in $TARGETS; do
 	lib="$BUILD/libdevtrust.a" libs=$LIBS
 	case $t in agent_*) lib="$BUILD/libdtagent.a" libs=$AGENT_LIBS ;; api) libs=$API_LIBS ;; esac
+	# The harnesses on a real data dir share its setup and reset.
+	src="tests/fuzz/${t}_fuzz.c"
+	grep -q '"fuzz_datadir.h"' "$src" && src="$src tests/fuzz/fuzz_datadir.c"
 	# shellcheck disable=SC2046,SC2086 # flag lists split on purpose
 	clang -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc \
 		$(pkg-config --cflags openssl sqlite3 jansson) $CFLAGS_FUZZ -fsanitize=fuzzer \
-		-o "$BUILD/fuzz/${t}_fuzz" "tests/fuzz/${t}_fuzz.c" "$lib" $libs
+		-o "$BUILD/fuzz/${t}_fuzz" $src "$lib" $libs
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}

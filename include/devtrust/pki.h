@@ -66,6 +66,10 @@ struct dt_cert_filter {
 	const char *ca;
 	const char *class_name;
 	int status; /* -1: any */
+	/* Pagination: only certificates after (after_issued_at, after_serial) in the list's
+	 * order (issued_at, serial); after_serial NULL: from the first. */
+	const char *after_serial;
+	int64_t after_issued_at;
 };
 
 typedef int (*dt_ca_cb)(void *arg, const struct dt_ca_info *ca);

@@ -10,17 +10,23 @@
 
 #include "agent/agent.h"
 
+static enum ag_code vfail(struct ag_error *e, enum ag_code code, const char *fmt, va_list ap)
+{
+	e->code = code;
+	e->http_status = 0;
+	e->retry_after = 0;
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	return code;
+}
+
 enum ag_code ag_fail(struct ag_error *e, enum ag_code code, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (!e)
 		return code;
-	e->code = code;
-	e->http_status = 0;
-	e->retry_after = 0;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	vfail(e, code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -34,11 +40,8 @@ enum ag_code ag_fail_context(struct ag_error *e, enum ag_code code, const char *
 	if (!e)
 		return code;
 	snprintf(inner, sizeof(inner), "%s", e->msg);
-	e->code = code;
-	e->http_status = 0;
-	e->retry_after = 0;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	vfail(e, code, fmt, ap);
 	va_end(ap);
 	n = strlen(e->msg);
 	snprintf(e->msg + n, sizeof(e->msg) - n, "%s", inner);

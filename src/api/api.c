@@ -211,6 +211,41 @@ const char *api_query(const struct api_call *c, const char *name)
 	return evhttp_find_header(&c->q, name);
 }
 
+int api_page_begin(struct api_call *c, struct api_page *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (!api_limit(c, &p->limit))
+		return 0;
+	p->items = json_array();
+	return 1;
+}
+
+int api_page_full(struct api_page *p)
+{
+	if (p->n < p->limit)
+		return 0;
+	p->more = 1;
+	return 1;
+}
+
+int api_page_add(struct api_page *p, json_t *item)
+{
+	p->n++;
+	return json_array_append_new(p->items, item);
+}
+
+void api_page_reply(struct api_call *c, struct api_page *p, dt_code rc, const struct dt_error *err)
+{
+	if (rc != DT_OK) {
+		json_decref(p->items);
+		api_fail_dt(c, err);
+		return;
+	}
+	api_reply(c, 200,
+		  json_pack("{s:o,s:o}", "items", p->items, "next_cursor",
+			    p->more ? json_string(p->next) : json_null()));
+}
+
 int api_limit(struct api_call *c, int *limit)
 {
 	const char *v = api_query(c, "limit");

@@ -15,32 +15,14 @@ void api_me(struct api_call *c)
 	api_reply(c, 200, api_cred_json(c->rq->who));
 }
 
-struct page {
-	json_t *items;
-	int limit;
-	int n;
-	char last[DT_FIELD_BUF];
-	int more;
-};
-
 static int page_device(void *arg, const struct dt_device *d)
 {
-	struct page *p = arg;
+	struct api_page *p = arg;
 
-	if (p->n == p->limit) {
-		p->more = 1;
+	if (api_page_full(p))
 		return 1;
-	}
-	p->n++;
-	snprintf(p->last, sizeof(p->last), "%s", d->id);
-	return json_array_append_new(p->items, api_device_json(d));
-}
-
-/* {"items":[...],"next_cursor":...}: the cursor is null on the last page. */
-static json_t *page_json(struct page *p)
-{
-	return json_pack("{s:o,s:o}", "items", p->items, "next_cursor",
-			 p->more ? json_string(p->last) : json_null());
+	snprintf(p->next, sizeof(p->next), "%s", d->id);
+	return api_page_add(p, api_device_json(d));
 }
 
 void api_devices_list(struct api_call *c)
@@ -49,31 +31,24 @@ void api_devices_list(struct api_call *c)
 	const char *state = api_query(c, "state");
 	struct dt_device_filter f = {api_query(c, "class"), -1, api_query(c, "owner"),
 				     api_query(c, "manufacturer"), api_query(c, "cursor")};
-	struct page p = {json_array(), 0, 0, "", 0};
+	struct api_page p;
 	struct dt_error err;
 
-	if (!api_limit(c, &p.limit))
-		goto out;
 	if (state && (f.state = dt_state_parse(state)) < 0) {
 		api_fail(c, 400, "invalid",
 			 "state is one of registered, active, suspended, retired, compromised");
-		goto out;
+		return;
 	}
+	if (!api_page_begin(c, &p))
+		return;
 	if (who->role == DT_ROLE_VENDOR) {
 		if (f.manufacturer && strcmp(f.manufacturer, who->manufacturer) != 0) {
-			api_reply(c, 200, page_json(&p)); /* nothing of another maker */
+			api_page_reply(c, &p, DT_OK, &err); /* nothing of another maker */
 			return;
 		}
 		f.manufacturer = who->manufacturer;
 	}
-	if (dt_device_list(c->ctx, &f, page_device, &p, &err) != DT_OK) {
-		api_fail_dt(c, &err);
-		goto out;
-	}
-	api_reply(c, 200, page_json(&p));
-	return;
-out:
-	json_decref(p.items);
+	api_page_reply(c, &p, dt_device_list(c->ctx, &f, page_device, &p, &err), &err);
 }
 
 static const char *body_get(void *arg, const char *name)
@@ -160,7 +135,7 @@ static int cert_into(void *arg, const struct dt_cert_info *ci)
 void api_device_show(struct api_call *c)
 {
 	struct dt_device d;
-	struct dt_cert_filter f = {NULL, c->param[0], NULL, NULL, -1};
+	struct dt_cert_filter f = {.device_id = c->param[0], .status = -1};
 	struct dt_error err;
 	json_t *o, *certs;
 
@@ -201,7 +176,7 @@ static int by_seq(const void *a, const void *b)
 void api_device_audit(struct api_call *c)
 {
 	struct dt_device d;
-	struct dt_cert_filter f = {NULL, c->param[0], NULL, NULL, -1};
+	struct dt_cert_filter f = {.device_id = c->param[0], .status = -1};
 	struct dt_error err;
 	json_t *arr, *serials, *v;
 	size_t i;

@@ -29,6 +29,21 @@ void api_fail(struct api_call *c, int status, const char *code, const char *msg)
 /* The library's error as status and code: 400 invalid, 404 not_found, 409 exists or
  * state, 500 internal (without details). */
 void api_fail_dt(struct api_call *c, const struct dt_error *err);
+/* One page of a list: {"items":[...],"next_cursor":...}, the cursor null on the last. */
+struct api_page {
+	json_t *items;
+	int limit, n, more;
+	char next[DT_FIELD_BUF]; /* the cursor of the last item added */
+};
+/* Starts a page of ?limit= items; 0 after a 400 reply. */
+int api_page_begin(struct api_call *c, struct api_page *p);
+/* In a list callback, before building an item: 1 (stop) when the page is full, and then
+ * marks that there is more. */
+int api_page_full(struct api_page *p);
+/* Adds item (taken); set p->next to its cursor first. Returns the callback's value. */
+int api_page_add(struct api_page *p, json_t *item);
+/* The page when rc is DT_OK, else err's reply; the items are taken either way. */
+void api_page_reply(struct api_call *c, struct api_page *p, dt_code rc, const struct dt_error *err);
 /* {"items": arr} when rc is DT_OK, else err's reply (arr is taken either way). */
 void api_reply_items(struct api_call *c, dt_code rc, json_t *arr, const struct dt_error *err);
 /* arr's items in cmp's order (qsort on json_t **), as a new array; arr is taken.

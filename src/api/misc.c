@@ -146,49 +146,38 @@ out:
 }
 
 struct audit_page {
-	json_t *items;
-	int64_t after;
-	int limit, n, more;
-	int64_t last;
+	struct api_page page;
+	int64_t after; /* the cursor: the seq of the last event sent */
 };
 
 static int audit_page_one(void *arg, const struct dt_audit_event *e)
 {
-	struct audit_page *p = arg;
+	struct audit_page *a = arg;
 
-	if (e->seq <= p->after)
+	if (e->seq <= a->after)
 		return 0;
-	if (p->n == p->limit) {
-		p->more = 1;
+	if (api_page_full(&a->page))
 		return 1;
-	}
-	p->n++;
-	p->last = e->seq;
-	return json_array_append_new(p->items, api_audit_json(e));
+	snprintf(a->page.next, sizeof(a->page.next), "%lld", (long long)e->seq);
+	return api_page_add(&a->page, api_audit_json(e));
 }
 
 void api_audit_list(struct api_call *c)
 {
 	const char *cursor = api_query(c, "cursor");
-	struct audit_page p = {NULL, 0, 0, 0, 0, 0};
+	struct audit_page a = {.after = 0};
 	struct dt_error err;
 	char *end = NULL;
 
-	if (!api_limit(c, &p.limit))
-		return;
-	if (cursor && ((p.after = strtoll(cursor, &end, 10)) < 0 || !*cursor || *end)) {
+	if (cursor && ((a.after = strtoll(cursor, &end, 10)) < 0 || !*cursor || *end)) {
 		api_fail(c, 400, "invalid", "malformed cursor");
 		return;
 	}
-	p.items = json_array();
-	if (dt_audit_list(c->ctx, api_query(c, "object"), audit_page_one, &p, &err) != DT_OK) {
-		json_decref(p.items);
-		api_fail_dt(c, &err);
+	if (!api_page_begin(c, &a.page))
 		return;
-	}
-	api_reply(c, 200,
-		  json_pack("{s:o,s:o}", "items", p.items, "next_cursor",
-			    p.more ? json_sprintf("%lld", (long long)p.last) : json_null()));
+	api_page_reply(c, &a.page,
+		       dt_audit_list(c->ctx, api_query(c, "object"), audit_page_one, &a, &err),
+		       &err);
 }
 
 void api_audit_verify(struct api_call *c)

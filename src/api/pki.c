@@ -272,47 +272,30 @@ void api_manufacturer_add(struct api_call *c)
 	api_reply(c, 201, json_pack("{s:s,s:o}", "manufacturer", c->param[0], "anchors", arr));
 }
 
-struct cert_page {
-	json_t *items;
-	int limit, n, more;
-	int64_t after_at; /* the cursor: (issued_at, serial) of the last one sent */
-	char after_serial[DT_SERIAL_HEX_BUF];
-	int64_t last_at;
-	char last_serial[DT_SERIAL_HEX_BUF];
-};
-
 static int cert_page_one(void *arg, const struct dt_cert_info *ci)
 {
-	struct cert_page *p = arg;
+	struct api_page *p = arg;
 
-	if (p->after_serial[0] &&
-	    (ci->issued_at < p->after_at ||
-	     (ci->issued_at == p->after_at && strcmp(ci->serial, p->after_serial) <= 0)))
-		return 0;
-	if (p->n == p->limit) {
-		p->more = 1;
+	if (api_page_full(p))
 		return 1;
-	}
-	p->n++;
-	p->last_at = ci->issued_at;
-	memcpy(p->last_serial, ci->serial, sizeof(p->last_serial));
-	return json_array_append_new(p->items, api_cert_json(ci));
+	snprintf(p->next, sizeof(p->next), "%lld.%s", (long long)ci->issued_at, ci->serial);
+	return api_page_add(p, api_cert_json(ci));
 }
 
 void api_certs_list(struct api_call *c)
 {
 	const char *status = api_query(c, "status"), *cursor = api_query(c, "cursor");
-	struct dt_cert_filter f = {NULL, api_query(c, "device"), api_query(c, "ca"),
-				   api_query(c, "class"), -1};
-	struct cert_page p;
+	struct dt_cert_filter f = {.device_id = api_query(c, "device"),
+				   .ca = api_query(c, "ca"),
+				   .class_name = api_query(c, "class"),
+				   .status = -1};
+	char after[DT_SERIAL_HEX_BUF];
+	struct api_page p;
 	struct dt_device d;
 	struct dt_error err;
-	char next[64];
 	long long at;
+	int used = 0;
 
-	memset(&p, 0, sizeof(p));
-	if (!api_limit(c, &p.limit))
-		return;
 	if (c->rq->who->role == DT_ROLE_VENDOR) {
 		if (!f.device_id) {
 			api_fail(c, 403, "forbidden",
@@ -331,21 +314,19 @@ void api_certs_list(struct api_call *c)
 		api_fail(c, 400, "invalid", "status is one of valid, on-hold, revoked");
 		return;
 	}
-	if (cursor && (sscanf(cursor, "%lld.%40[0-9a-f]", &at, p.after_serial) != 2)) {
+	/* The cursor is "<issued_at>.<serial>" of the last certificate sent, whole. */
+	if (cursor && (sscanf(cursor, "%lld.%40[0-9a-f]%n", &at, after, &used) != 2 ||
+		       cursor[used] != '\0')) {
 		api_fail(c, 400, "invalid", "malformed cursor");
 		return;
 	}
-	p.after_at = cursor ? (int64_t)at : 0;
-	p.items = json_array();
-	if (dt_cert_list(c->ctx, &f, cert_page_one, &p, &err) != DT_OK) {
-		json_decref(p.items);
-		api_fail_dt(c, &err);
-		return;
+	if (cursor) {
+		f.after_serial = after;
+		f.after_issued_at = (int64_t)at;
 	}
-	snprintf(next, sizeof(next), "%lld.%s", (long long)p.last_at, p.last_serial);
-	api_reply(c, 200,
-		  json_pack("{s:o,s:o}", "items", p.items, "next_cursor",
-			    p.more ? json_string(next) : json_null()));
+	if (!api_page_begin(c, &p))
+		return;
+	api_page_reply(c, &p, dt_cert_list(c->ctx, &f, cert_page_one, &p, &err), &err);
 }
 
 /* The certificate, if the caller may see its device; 0 after a reply. */

@@ -175,7 +175,6 @@ int audit_walk_row(struct audit_walk *w, const struct store_audit_row *row)
 		return 1;
 	}
 	memcpy(w->prev, row->hash, 32);
-	memcpy(w->last_hash, row->hash, 32);
 	w->last_seq = row->ev.seq;
 	w->next_seq = row->ev.seq + 1;
 	w->checked++;

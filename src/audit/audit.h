@@ -45,11 +45,10 @@ void audit_link(const struct store_audit_row *row, unsigned char out[32]);
 /* A walk along the chain, one row at a time, in seq order. */
 struct audit_walk {
 	int64_t next_seq;	/* the seq the next row must have */
-	unsigned char prev[32]; /* the link it must point to */
+	unsigned char prev[32]; /* the link it must point to: once a row passed, its own */
 	int trust_first_prev;	/* starting mid-chain: take the first row's prev_hash */
 	int64_t checked;	/* rows that passed */
-	int64_t last_seq;
-	unsigned char last_hash[32];
+	int64_t last_seq;	/* the last row that passed (its link is prev) */
 	int64_t bad_seq;
 	char why[200];
 };
@@ -66,6 +65,8 @@ int audit_walk_row(struct audit_walk *w, const struct store_audit_row *row);
  */
 #define AUDIT_TBS_MAX 320
 size_t audit_checkpoint_tbs(const struct store_checkpoint *cp, char *buf, size_t cap);
+/* cp as the public API reports it (hash "" for seq 0: no checkpoint yet). */
+void audit_checkpoint_fill(struct dt_audit_checkpoint *out, const struct store_checkpoint *cp);
 
 /* The registered audit keys, each checked against the root certificate. */
 struct audit_key_check {

@@ -192,7 +192,7 @@ static dt_code insert_job(struct store_txn *txn, void *arg, struct dt_error *err
 	return txn->ops->checkpoint_insert(txn, arg, err);
 }
 
-static void fill_out(struct dt_audit_checkpoint *out, const struct store_checkpoint *cp)
+void audit_checkpoint_fill(struct dt_audit_checkpoint *out, const struct store_checkpoint *cp)
 {
 	memset(out, 0, sizeof(*out));
 	out->seq = cp->seq;
@@ -225,13 +225,13 @@ dt_code dt_audit_checkpoint(struct dt_ctx *ctx, struct dt_audit_checkpoint *out,
 		goto out;
 	}
 	if (j->walk.last_seq == j->last.seq) {
-		fill_out(out, &j->last);
+		audit_checkpoint_fill(out, &j->last);
 		goto out;
 	}
 	memset(&cp, 0, sizeof(cp));
 	cp.seq = j->walk.last_seq;
 	cp.time = dt_now();
-	memcpy(cp.hash, j->walk.last_hash, 32);
+	memcpy(cp.hash, j->walk.prev, 32); /* the link of event last_seq */
 	snprintf(cp.key_id, sizeof(cp.key_id), "%s", key_id);
 	if (!(n = audit_checkpoint_tbs(&cp, tbs, sizeof(tbs)))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "checkpoint text does not fit");
@@ -253,7 +253,7 @@ dt_code dt_audit_checkpoint(struct dt_ctx *ctx, struct dt_audit_checkpoint *out,
 		*written = 1;
 	}
 	if (rc == DT_OK)
-		fill_out(out, &cp);
+		audit_checkpoint_fill(out, &cp);
 out:
 	audit_keyset_free(&j->ks);
 	free(j);

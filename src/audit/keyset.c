@@ -5,7 +5,6 @@
  * over its to-be-signed text.
  */
 #include <ctype.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -44,29 +43,13 @@ static int normalize_fingerprint(const char *in, char out[DT_SHA256_HEX_BUF])
 	return n == 64 && *in == '\0';
 }
 
-static X509 *der_cert(const unsigned char *der, size_t len)
-{
-	const unsigned char *p = der;
-	X509 *x = len ? d2i_X509(NULL, &p, (long)len) : NULL;
-
-	if (x && p != der + len) {
-		X509_free(x);
-		x = NULL;
-	}
-	return x;
-}
-
-static int64_t asn1_seconds(const ASN1_TIME *t)
-{
-	return t ? ca_asn1_time(t) : 0;
-}
-
 /* Why cert cannot be an audit key issued by root, or "" if it can. */
 static void check_key_cert(const struct audit_keyset *ks, const struct store_audit_key *k,
 			   X509 *cert, struct audit_key_check *out)
 {
 	EVP_PKEY *pub = cert ? X509_get0_pubkey(cert) : NULL;
-	char id[DT_SHA256_HEX_BUF], curve[32] = "";
+	char id[DT_SHA256_HEX_BUF];
+	unsigned type = 0;
 	struct dt_error e;
 
 	if (!cert) {
@@ -85,9 +68,7 @@ static void check_key_cert(const struct audit_keyset *ks, const struct store_aud
 			 "its id is not the SHA-256 of its certificate's public key");
 		return;
 	}
-	if (!pub || EVP_PKEY_get_base_id(pub) != EVP_PKEY_EC ||
-	    EVP_PKEY_get_utf8_string_param(pub, "group", curve, sizeof(curve), NULL) != 1 ||
-	    strcmp(curve, "prime256v1") != 0) {
+	if (!pub || ca_key_type_of(pub, &type, &e) != DT_OK || type != DT_KEY_EC_P256) {
 		snprintf(out->why, sizeof(out->why), "it is not an EC P-256 key");
 		return;
 	}
@@ -95,8 +76,8 @@ static void check_key_cert(const struct audit_keyset *ks, const struct store_aud
 		snprintf(out->why, sizeof(out->why), "its certificate does not allow signatures");
 		return;
 	}
-	out->not_before = asn1_seconds(X509_get0_notBefore(cert));
-	out->not_after = asn1_seconds(X509_get0_notAfter(cert));
+	out->not_before = ca_asn1_time(X509_get0_notBefore(cert));
+	out->not_after = ca_asn1_time(X509_get0_notAfter(cert));
 	EVP_PKEY_up_ref(pub);
 	out->pub = pub;
 }
@@ -115,7 +96,7 @@ static int add_key(void *arg, const struct store_audit_key *k)
 	c = &ks->keys[ks->n++];
 	memset(c, 0, sizeof(*c));
 	snprintf(c->key_id, sizeof(c->key_id), "%s", k->key_id);
-	cert = der_cert(k->cert, k->cert_len);
+	cert = ca_der_cert(k->cert, k->cert_len);
 	check_key_cert(ks, k, cert, c);
 	X509_free(cert);
 	ERR_clear_error();
@@ -135,7 +116,7 @@ dt_code audit_keyset_load(struct store_txn *txn, const char *pin, struct audit_k
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	if ((rc = txn->ops->ca_get(txn, "root", root, err)) != DT_OK)
 		goto out;
-	if (!(ks->root = der_cert(root->cert, root->cert_len))) {
+	if (!(ks->root = ca_der_cert(root->cert, root->cert_len))) {
 		rc = dt_fail(err, DT_ERR_STATE, "the stored root CA certificate does not parse");
 		goto out;
 	}

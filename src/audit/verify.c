@@ -52,14 +52,6 @@ static const struct store_checkpoint *peek_checkpoint(struct verify_job *j)
 	return j->rc == DT_OK && j->next < j->n ? &j->page[j->next] : NULL;
 }
 
-static void fill_last(struct dt_audit_checkpoint *out, const struct store_checkpoint *cp)
-{
-	out->seq = cp->seq;
-	out->time = cp->time;
-	dt_hex(cp->hash, 32, out->hash);
-	snprintf(out->key_id, sizeof(out->key_id), "%s", cp->key_id);
-}
-
 /* The checkpoint at this row's seq, if any: signed by an audit key, and over this link. */
 static int check_checkpoint(struct verify_job *j, const struct store_audit_row *row)
 {
@@ -88,7 +80,7 @@ static int check_checkpoint(struct verify_job *j, const struct store_audit_row *
 	}
 	j->prev_cp = cp->seq;
 	j->out->checkpoints++;
-	fill_last(&j->out->last, cp);
+	audit_checkpoint_fill(&j->out->last, cp);
 	return 0;
 }
 

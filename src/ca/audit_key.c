@@ -5,7 +5,6 @@
  * and cached in the keyring as "#audit"; created by init, or on first need in
  * a data dir made before audit keys existed.
  */
-#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,56 +39,6 @@ dt_code ca_spki_id(const X509 *cert, char id[DT_SHA256_HEX_BUF], struct dt_error
 static void key_file(const char *key_id, char file[CA_KEY_FILE_BUF])
 {
 	snprintf(file, CA_KEY_FILE_BUF, "audit-%.16s.key", key_id);
-}
-
-/* O = org, CN = "Audit Signer"; digitalSignature only, not a CA, issued by the root. */
-static dt_code build_cert(struct dt_ctx *ctx, const struct ca_signer *root, EVP_PKEY *key,
-			  X509 **out, struct dt_error *err)
-{
-	const X509 *iss = ca_signer_cert(root);
-	X509 *x = NULL;
-	ASN1_INTEGER *serial = NULL;
-	char serial_hex[DT_SERIAL_HEX_BUF];
-	int64_t now = dt_now(), not_after = now + AUDIT_KEY_LIFETIME_S;
-	int64_t root_end = ca_asn1_time(X509_get0_notAfter(iss));
-	time_t now_t = (time_t)now;
-	X509_NAME *name;
-	dt_code rc;
-
-	*out = NULL;
-	if (root_end && not_after > root_end)
-		not_after = root_end;
-	if (!(x = X509_new()) || X509_set_version(x, 2) != 1) {
-		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot create the audit key's certificate");
-		goto out;
-	}
-	if ((rc = ca_new_serial(&serial, serial_hex, err)) != DT_OK)
-		goto out;
-	name = X509_get_subject_name(x);
-	if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)ctx->org,
-				       -1, -1, 0) != 1 ||
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-				       (const unsigned char *)"Audit Signer", -1, -1, 0) != 1 ||
-	    X509_set_serialNumber(x, serial) != 1 ||
-	    X509_set_issuer_name(x, X509_get_subject_name(iss)) != 1 ||
-	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, -CA_BACKDATE_S, &now_t) ||
-	    !X509_time_adj_ex(X509_getm_notAfter(x), 0, (long)(not_after - now), &now_t) ||
-	    X509_set_pubkey(x, key) != 1) {
-		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot fill the audit key's certificate");
-		goto out;
-	}
-	if ((rc = ca_add_ext(x, iss, NID_basic_constraints, "critical,CA:FALSE", err)) != DT_OK ||
-	    (rc = ca_add_ext(x, iss, NID_key_usage, "critical,digitalSignature", err)) != DT_OK ||
-	    (rc = ca_add_ext(x, iss, NID_subject_key_identifier, "hash", err)) != DT_OK ||
-	    (rc = ca_add_ext(x, iss, NID_authority_key_identifier, "keyid:always", err)) != DT_OK ||
-	    (rc = ca_sign_cert(root, &x, err)) != DT_OK)
-		goto out;
-	*out = x;
-	x = NULL;
-out:
-	X509_free(x);
-	ASN1_INTEGER_free(serial);
-	return rc;
 }
 
 struct insert_job {
@@ -130,7 +79,7 @@ static dt_code create_key(struct dt_ctx *ctx, struct dt_error *err)
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	if ((rc = ca_signer_get(ctx, "root", CA_USE_ISSUE, &root, err)) != DT_OK ||
 	    (rc = ca_key_generate("P-256", &key, err)) != DT_OK ||
-	    (rc = build_cert(ctx, root, key, &cert, err)) != DT_OK ||
+	    (rc = ca_audit_key_build(ctx, root, key, AUDIT_KEY_LIFETIME_S, &cert, err)) != DT_OK ||
 	    (rc = ca_spki_id(cert, j->k.key_id, err)) != DT_OK)
 		goto out;
 	n = i2d_X509(cert, NULL);

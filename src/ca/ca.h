@@ -125,6 +125,8 @@ void ca_signer_put(const struct ca_signer *s);
 DT_MUST_USE dt_code ca_sign_ocsp(const struct ca_signer *s, OCSP_BASICRESP *bs,
 				 struct dt_error *err);
 
+/* The certificate that is exactly der (no trailing bytes), or NULL (ocsp_sign.c). */
+X509 *ca_der_cert(const unsigned char *der, size_t len);
 /* cert's serial as dt_cert_info writes it: 32 lower-case hex digits, at least (ocsp_sign.c). */
 DT_MUST_USE dt_code ca_cert_serial_hex(const X509 *cert, char serial[DT_SERIAL_HEX_BUF],
 				       struct dt_error *err);

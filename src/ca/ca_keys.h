@@ -64,14 +64,15 @@ DT_MUST_USE dt_code ca_signer_adopt(struct dt_ctx *ctx, const char *name, EVP_PK
 /* CA name's row from the store, calloc'ed: the caller frees it. */
 DT_MUST_USE dt_code ca_row_read(struct dt_ctx *ctx, const char *name, struct store_ca **out,
 				struct dt_error *err);
-/* The certificate that is exactly der (no trailing bytes), or NULL (ocsp_sign.c). */
-X509 *ca_der_cert(const unsigned char *der, size_t len);
 
 /* Delegated OCSP signers, cached in the keyring beside the CA keys under their own entry
  * names ("<ca>#ocsp"). A renewal swaps an entry while workers may still sign with the
  * old signer, so these are counted references: ca_signer_find_ref takes one (NULL when
  * the entry is not unlocked yet), ca_signer_put (ca.h) drops it. */
 const struct ca_signer *ca_signer_find_ref(struct dt_ctx *ctx, const char *entry);
+/* The keyring entry of CA name's OCSP signer, "<name>#ocsp" (ocsp_sign.c). */
+#define CA_OCSP_ENTRY_BUF (DT_ID_BUF + 8)
+void ca_ocsp_entry(const char *name, char entry[CA_OCSP_ENTRY_BUF]);
 /* Unlocks DATA/keys/<key_file> for cert (taken), checks they match (sign/verify self-test)
  * and caches them as entry; a concurrent caller that got there first wins. With ref, the
  * caller gets a reference to put. */
@@ -103,6 +104,12 @@ DT_MUST_USE dt_code ca_ocsp_signer_create(struct dt_ctx *ctx, const char *name,
 DT_MUST_USE dt_code ca_admin_build(struct dt_ctx *ctx, int root, const char *cn, EVP_PKEY *key,
 				   const struct ca_signer *issuer, int64_t lifetime_s, X509 **out,
 				   struct dt_error *err);
+/* An audit key's certificate (audit_key.c): O = org, CN = "Audit Signer", not a CA,
+ * digitalSignature only, no revocation URLs; issued to key by the root for lifetime_s,
+ * never beyond the root's notAfter (hierarchy.c). */
+DT_MUST_USE dt_code ca_audit_key_build(struct dt_ctx *ctx, const struct ca_signer *root,
+				       EVP_PKEY *key, int64_t lifetime_s, X509 **out,
+				       struct dt_error *err);
 /* "<name>-ocsp.<serial>.key": the key file of a renewed signer certificate (ocsp_sign.c). */
 DT_MUST_USE dt_code ca_ocsp_renewed_key_file(const char *name, const X509 *cert, char *file,
 					     size_t cap, struct dt_error *err);

@@ -1,7 +1,9 @@
 /*
  * The CA hierarchy: a root (offline use: signs issuing CAs and its CRL),
  * issuing CAs each with a delegated OCSP signer, and the server's TLS
- * certificate. Every CA certificate carries the AIA and CRL DP a relying
+ * certificate; beside them the Admin CA and its operators' client
+ * certificates (admin_ca.c) and the audit signer (audit_key.c). Every
+ * certificate of the device hierarchy carries the AIA and CRL DP a relying
  * party needs to check it.
  */
 #include <arpa/inet.h>
@@ -20,9 +22,16 @@
 #define ROOT_LIFETIME_S (20LL * 365 * 86400)
 #define ISSUING_LIFETIME_S (10LL * 365 * 86400)
 #define TLS_LIFETIME_S (365LL * 86400)
-#define BACKDATE_S CA_BACKDATE_S
 
-enum cert_kind { KIND_ROOT, KIND_ISSUING, KIND_OCSP, KIND_TLS, KIND_ADMIN_ROOT, KIND_OPERATOR };
+enum cert_kind {
+	KIND_ROOT,
+	KIND_ISSUING,
+	KIND_OCSP,
+	KIND_TLS,
+	KIND_ADMIN_ROOT,
+	KIND_OPERATOR,
+	KIND_AUDIT
+};
 
 struct cert_spec {
 	enum cert_kind kind;
@@ -84,6 +93,11 @@ static dt_code add_exts(struct dt_ctx *ctx, X509 *x, const struct cert_spec *s,
 		if (rc == DT_OK)
 			rc = ca_add_ext(x, iss, NID_ext_key_usage, "clientAuth", err);
 		break;
+	case KIND_AUDIT: /* signs audit checkpoints only: no EKU fits, none is set */
+		rc = ca_add_ext(x, iss, NID_basic_constraints, "critical,CA:FALSE", err);
+		if (rc == DT_OK)
+			rc = ca_add_ext(x, iss, NID_key_usage, "critical,digitalSignature", err);
+		break;
 	case KIND_TLS:
 		rc = ca_add_ext(x, iss, NID_basic_constraints, "critical,CA:FALSE", err);
 		if (rc == DT_OK)
@@ -136,7 +150,7 @@ static dt_code build_cert(struct dt_ctx *ctx, const struct cert_spec *s, X509 **
 	if (X509_set_serialNumber(x, serial) != 1 ||
 	    X509_set_issuer_name(x, s->issuer ? X509_get_subject_name(ca_signer_cert(s->issuer))
 					      : X509_get_subject_name(x)) != 1 ||
-	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, -BACKDATE_S, &now_t) ||
+	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, -CA_BACKDATE_S, &now_t) ||
 	    !X509_time_adj_ex(X509_getm_notAfter(x), 0, (long)(not_after - now), &now_t) ||
 	    X509_set_pubkey(x, s->key) != 1) {
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot fill the certificate of %s", s->cn);
@@ -191,6 +205,14 @@ dt_code ca_admin_build(struct dt_ctx *ctx, int root, const char *cn, EVP_PKEY *k
 				 root ? NULL : issuer,
 				 lifetime_s,
 				 NULL};
+
+	return build_cert(ctx, &spec, out, err);
+}
+
+dt_code ca_audit_key_build(struct dt_ctx *ctx, const struct ca_signer *root, EVP_PKEY *key,
+			   int64_t lifetime_s, X509 **out, struct dt_error *err)
+{
+	struct cert_spec spec = {KIND_AUDIT, "root", "Audit Signer", key, root, lifetime_s, NULL};
 
 	return build_cert(ctx, &spec, out, err);
 }

@@ -66,10 +66,20 @@ struct keyd_frame {
 int keyd_write(int fd, uint8_t op, uint8_t status, const char *name, const void *a, size_t a_len,
 	       const void *b, size_t b_len);
 /* Reads one frame into f (keyd_frame_free it), with a and b at most max_a and max_b
- * bytes: 0; end of stream before a frame: 1; an I/O error, a timeout or a frame beyond
- * the limits: -1. */
+ * bytes and a name without NUL: 0; end of stream before a frame: 1; an I/O error, a
+ * timeout, a short frame or one beyond the limits: -1. */
 int keyd_read(int fd, struct keyd_frame *f, size_t max_a, size_t max_b);
 void keyd_frame_free(struct keyd_frame *f);
+
+/* ---- The signer (keyd_child.c): ca_keyd_main runs one on its connections ---- */
+struct keyd_signer;
+/* A signer of the CA keys of data_dir/keys (passphrase_file NULL: dt_read_passphrase's
+ * default), holding none yet; NULL when out of memory. */
+struct keyd_signer *keyd_signer_new(const char *data_dir, const char *passphrase_file);
+void keyd_signer_free(struct keyd_signer *sg);
+/* Reads one request from fd and writes its answer: 0; -1 when the connection is to be
+ * closed (end of stream, a short or malformed frame, an answer that cannot be written). */
+int keyd_serve(struct keyd_signer *sg, int fd);
 
 /* ---- The server's side (keyd_client.c); struct ca_keyd is declared in ca.h ---- */
 /* Frees a stopped keyd (ca_keyring_free). */

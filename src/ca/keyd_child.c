@@ -34,7 +34,7 @@ struct held_key {
 	int64_t made;	 /* generation order, so the oldest unsaved one can go */
 };
 
-struct signer {
+struct keyd_signer {
 	struct dt_ctx ctx; /* only the data dir and the passphrase file (ca_key_load/save) */
 	struct held_key keys[KEYD_MAX_KEYS];
 	int n;
@@ -48,7 +48,7 @@ struct reply {
 	struct dt_error err;
 };
 
-static void drop(struct signer *sg, int i)
+static void drop(struct keyd_signer *sg, int i)
 {
 	EVP_PKEY_free(sg->keys[i].key);
 	X509_free(sg->keys[i].cert);
@@ -57,7 +57,7 @@ static void drop(struct signer *sg, int i)
 	memset(&sg->keys[sg->n], 0, sizeof(sg->keys[0]));
 }
 
-static int find_file(const struct signer *sg, const char *file)
+static int find_file(const struct keyd_signer *sg, const char *file)
 {
 	for (int i = 0; i < sg->n; i++)
 		if (sg->keys[i].file[0] && strcmp(sg->keys[i].file, file) == 0)
@@ -67,7 +67,7 @@ static int find_file(const struct signer *sg, const char *file)
 
 /* A key generated here whose public half is pub: any (certifiable 0) or one that may
  * still be certified (1), or not saved yet (2). */
-static int find_generated(const struct signer *sg, const EVP_PKEY *pub, int which)
+static int find_generated(const struct keyd_signer *sg, const EVP_PKEY *pub, int which)
 {
 	int found = -1;
 
@@ -102,7 +102,7 @@ static dt_code check_file(const char *file, struct dt_error *err)
 
 /* The key of DATA/keys/<file>, unlocked on first use and checked against the CA
  * certificate ca_der (the one the server holds for it). */
-static dt_code issuer_key(struct signer *sg, const char *file, const unsigned char *ca_der,
+static dt_code issuer_key(struct keyd_signer *sg, const char *file, const unsigned char *ca_der,
 			  size_t ca_len, struct held_key **out, struct dt_error *err)
 {
 	X509 *ca = NULL;
@@ -211,6 +211,34 @@ static void *one_ext(const STACK_OF(X509_EXTENSION) * exts, int nid, int *dup)
 	return v;
 }
 
+/* Whether alg is the signature algorithm of the CA key, without parameters as ECDSA's
+ * are (RFC 5280 sections 4.1.1.2 and 5.1.1.2). */
+static int alg_is_keys(const X509_ALGOR *alg, EVP_PKEY *key)
+{
+	const ASN1_OBJECT *oid = NULL;
+	int ptype = 0, want = NID_undef;
+
+	X509_ALGOR_get0(&oid, &ptype, NULL, alg);
+	return OBJ_find_sigid_by_algs(&want, EVP_MD_get_type(ca_key_digest(key)),
+				      EVP_PKEY_get_base_id(key)) &&
+	       OBJ_obj2nid(oid) == want && ptype == V_ASN1_UNDEF;
+}
+
+/* Whether tbs (len bytes), just signed by X509_sign or X509_CRL_sign, is the to-be-signed
+ * part of der (the first element of its outer SEQUENCE) as sent, byte for byte: they
+ * re-encode what they signed, with the CA key's algorithm, so a sender's BER or other
+ * algorithm would get a signature over bytes it never sent. */
+static int signed_as_sent(const unsigned char *tbs, int tbs_len, const unsigned char *der,
+			  size_t len)
+{
+	const unsigned char *p = der;
+	long body = 0;
+	int tag = 0, cls = 0;
+
+	return tbs_len > 0 && !(ASN1_get_object(&p, &body, &tag, &cls, (long)len) & 0x80) &&
+	       (size_t)tbs_len <= len - (size_t)(p - der) && memcmp(p, tbs, (size_t)tbs_len) == 0;
+}
+
 /* Whether the to-be-signed bytes are DER, exactly what the template parsed from them
  * (what is checked is what gets signed), as csr.c does for requests. */
 static int tbs_is_der(DT_TBS *t, const unsigned char *der, size_t len)
@@ -251,24 +279,20 @@ static EVP_PKEY *tbs_key(const DT_TBS *t)
  * with the template of asn1.h, which keeps the public key as bytes: d2i_X509 would
  * decode it, at four times the cost of the signature on OpenSSL 3.0.
  */
-static dt_code check_tbs(const struct signer *sg, const struct held_key *h, DT_TBS *t,
+static dt_code check_tbs(const struct keyd_signer *sg, const struct held_key *h, DT_TBS *t,
 			 const unsigned char *der, size_t len, int *grant, struct dt_error *err)
 {
-	const ASN1_OBJECT *oid = NULL;
-	int ptype = 0, want = NID_undef, dup = 0, is_ca;
+	int dup = 0, is_ca;
 	BASIC_CONSTRAINTS *bc = NULL;
 	ASN1_BIT_STRING *ku = NULL;
 	EVP_PKEY *pub = NULL;
 	dt_code rc = DT_OK;
 
 	*grant = -1;
-	X509_ALGOR_get0(&oid, &ptype, NULL, t->sig_alg);
 	if (!tbs_is_der(t, der, len) || !t->version || ASN1_INTEGER_get(t->version) != 2)
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: not a DER version 3 certificate (RFC 5280 section 4.1)");
-	if (!OBJ_find_sigid_by_algs(&want, EVP_MD_get_type(ca_key_digest(h->key)),
-				    EVP_PKEY_get_base_id(h->key)) ||
-	    OBJ_obj2nid(oid) != want || ptype != V_ASN1_UNDEF)
+	if (!alg_is_keys(t->sig_alg, h->key))
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: the signature algorithm is not the CA key's (RFC 5280 "
 			       "section 4.1.2.3)");
@@ -276,8 +300,9 @@ static dt_code check_tbs(const struct signer *sg, const struct held_key *h, DT_T
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: the issuer is not the CA's subject (RFC 5280 section "
 			       "4.1.2.4)");
+	/* ASN1_TIME_compare is -2 for a time it cannot read: a refusal in this order too. */
 	if (ASN1_TIME_compare(t->validity->notBefore, X509_get0_notBefore(h->cert)) < 0 ||
-	    ASN1_TIME_compare(t->validity->notAfter, X509_get0_notAfter(h->cert)) > 0)
+	    ASN1_TIME_compare(X509_get0_notAfter(h->cert), t->validity->notAfter) < 0)
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: the validity is not within the CA's (RFC 5280 section "
 			       "4.1.2.5)");
@@ -321,7 +346,7 @@ out:
 /* Signs the to-be-signed certificate f->b as the CA of f->name: the answer is the
  * signature value alone, which the server puts into its own certificate (whose
  * to-be-signed part is these bytes) and verifies. */
-static void sign_cert(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+static void sign_cert(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
 {
 	struct held_key *h = NULL;
 	const unsigned char *p = f->b;
@@ -333,12 +358,15 @@ static void sign_cert(struct signer *sg, const struct keyd_frame *f, struct repl
 	if ((r->status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r->err)) != DT_OK ||
 	    (r->status = check_issuer(h->cert, KU_KEY_CERT_SIGN, f->name, &r->err)) != DT_OK)
 		return;
-	t = f->h.len[1]
+	/* The server's certificates are KEYD_MAX_CERT bytes at most (cert_for_signer). */
+	t = f->h.len[1] && f->h.len[1] <= KEYD_MAX_CERT
 		? (DT_TBS *)ASN1_item_d2i(NULL, &p, (long)f->h.len[1], ASN1_ITEM_rptr(DT_TBS))
 		: NULL;
 	if (!t || p != f->b + f->h.len[1]) {
 		r->status = dt_fail(&r->err, DT_ERR_INVALID,
-				    "the certificate to sign is not one DER TBSCertificate");
+				    "the certificate to sign is not one DER TBSCertificate of at "
+				    "most %d bytes",
+				    KEYD_MAX_CERT);
 		goto out;
 	}
 	if ((r->status = check_tbs(sg, h, t, f->b, f->h.len[1], &grant, &r->err)) != DT_OK)
@@ -377,18 +405,26 @@ static dt_code signature_of(const X509 *x, const X509_CRL *crl, struct reply *r)
 	return DT_OK;
 }
 
-static void sign_crl(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+static void sign_crl(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
 {
 	struct held_key *h = NULL;
 	const unsigned char *p = f->b;
+	const X509_ALGOR *alg = NULL;
+	unsigned char *tbs = NULL;
 	X509_CRL *crl = NULL;
+	int n = 0;
 
 	if ((r->status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r->err)) != DT_OK ||
 	    (r->status = check_issuer(h->cert, KU_CRL_SIGN, f->name, &r->err)) != DT_OK)
 		return;
 	crl = f->h.len[1] ? d2i_X509_CRL(NULL, &p, (long)f->h.len[1]) : NULL;
-	if (!crl || p != f->b + f->h.len[1]) {
-		r->status = dt_fail(&r->err, DT_ERR_INVALID, "the CRL to sign is not one DER CRL");
+	if (crl)
+		X509_CRL_get0_signature(crl, NULL, &alg);
+	if (!crl || p != f->b + f->h.len[1] || !alg_is_keys(alg, h->key)) {
+		r->status =
+		    dt_fail(&r->err, DT_ERR_INVALID,
+			    "the CRL to sign is not one DER CRL with the CA key's signature "
+			    "algorithm");
 		goto out;
 	}
 	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(h->cert)) != 0) {
@@ -398,14 +434,23 @@ static void sign_crl(struct signer *sg, const struct keyd_frame *f, struct reply
 		goto out;
 	}
 	if (X509_CRL_sign(crl, h->key, ca_key_digest(h->key)) <= 0 ||
-	    signature_of(NULL, crl, r) != DT_OK)
+	    (n = i2d_re_X509_CRL_tbs(crl, &tbs)) <= 0) {
 		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "signing a CRL as %s failed", f->name);
+	} else if (!signed_as_sent(tbs, n, f->b, f->h.len[1])) {
+		r->status = dt_fail(&r->err, DT_ERR_INVALID,
+				    "the CRL to sign is not DER with the CA key's signature "
+				    "algorithm (RFC 5280 section 5.1.1.2)");
+	} else if (signature_of(NULL, crl, r) != DT_OK) {
+		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "signing a CRL as %s failed", f->name);
+	}
 out:
+	OPENSSL_free(tbs);
 	X509_CRL_free(crl);
+	ERR_clear_error();
 }
 
 /* A key for a new CA: generated here and kept here; the server gets its public half. */
-static void genkey(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+static void genkey(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
 {
 	char curve[8];
 	EVP_PKEY *key = NULL;
@@ -452,7 +497,7 @@ static void genkey(struct signer *sg, const struct keyd_frame *f, struct reply *
 	h->made = ++sg->made;
 }
 
-static void savekey(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+static void savekey(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
 {
 	const unsigned char *p = f->a;
 	EVP_PKEY *pub = NULL;
@@ -482,17 +527,21 @@ out:
 }
 
 /* A new root of trust of its own (the Admin CA), for a key generated here. */
-static void sign_self(struct signer *sg, const struct keyd_frame *f, struct reply *r)
+static void sign_self(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
 {
-	X509 *x = ca_der_cert(f->b, f->h.len[1]);
+	X509 *x = f->h.len[1] <= KEYD_MAX_CERT ? ca_der_cert(f->b, f->h.len[1]) : NULL;
 	EVP_PKEY *pub = x ? X509_get0_pubkey(x) : NULL;
+	const X509_ALGOR *alg = NULL;
+	unsigned char *tbs = NULL;
 	struct held_key *h;
-	int i;
+	int i, n = 0;
 
 	if (!pub || X509_get_version(x) != X509_VERSION_3 ||
 	    (X509_get_extension_flags(x) & EXFLAG_INVALID)) {
 		r->status = dt_fail(&r->err, DT_ERR_INVALID,
-				    "the certificate to sign is not one DER version 3 certificate");
+				    "the certificate to sign is not one DER version 3 certificate "
+				    "of at most %d bytes",
+				    KEYD_MAX_CERT);
 		goto out;
 	}
 	if ((i = find_generated(sg, pub, 1)) < 0) {
@@ -509,7 +558,25 @@ static void sign_self(struct signer *sg, const struct keyd_frame *f, struct repl
 	if ((r->status = check_new_ca(x, &r->err)) != DT_OK)
 		goto out;
 	h = &sg->keys[i];
-	if (X509_sign(x, h->key, ca_key_digest(h->key)) <= 0 || signature_of(x, NULL, r) != DT_OK) {
+	X509_get0_signature(NULL, &alg, x);
+	if (!alg_is_keys(alg, h->key)) {
+		r->status = dt_fail(&r->err, DT_ERR_INVALID,
+				    "refused: the signature algorithm is not the new CA key's (RFC "
+				    "5280 section 4.1.1.2)");
+		goto out;
+	}
+	if (X509_sign(x, h->key, ca_key_digest(h->key)) <= 0 ||
+	    (n = i2d_re_X509_tbs(x, &tbs)) <= 0) {
+		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "self-signing a new CA failed");
+		goto out;
+	}
+	if (!signed_as_sent(tbs, n, f->b, f->h.len[1])) {
+		r->status = dt_fail(&r->err, DT_ERR_INVALID,
+				    "refused: the certificate to sign is not DER with the new CA "
+				    "key's signature algorithm (RFC 5280 section 4.1.2.3)");
+		goto out;
+	}
+	if (signature_of(x, NULL, r) != DT_OK) {
 		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "self-signing a new CA failed");
 		goto out;
 	}
@@ -518,41 +585,59 @@ static void sign_self(struct signer *sg, const struct keyd_frame *f, struct repl
 	h->cert = x;
 	x = NULL;
 out:
+	OPENSSL_free(tbs);
 	X509_free(x);
+	ERR_clear_error();
 }
 
-/* Answers one request; -1 if the answer could not be written. */
-static int answer(struct signer *sg, int fd, const struct keyd_frame *f)
+static void ping(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
 {
-	struct reply r;
+	(void)sg;
+	(void)f;
+	(void)r;
+}
+
+static void unlock(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
+{
 	struct held_key *h;
+
+	r->status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r->err);
+}
+
+/* Each request (keyd.h) and the parts of a frame it may carry: a request with any other
+ * part, or with a status, is refused. */
+#define PART_NAME 1u
+#define PART_A 2u
+#define PART_B 4u
+static const struct {
+	void (*fn)(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r);
+	unsigned parts;
+} requests[] = {
+    [KEYD_PING] = {ping, 0},
+    [KEYD_UNLOCK] = {unlock, PART_NAME | PART_A},
+    [KEYD_SIGN_CERT] = {sign_cert, PART_NAME | PART_A | PART_B},
+    [KEYD_SIGN_CRL] = {sign_crl, PART_NAME | PART_A | PART_B},
+    [KEYD_GENKEY] = {genkey, PART_A},
+    [KEYD_SAVEKEY] = {savekey, PART_NAME | PART_A},
+    [KEYD_SIGN_SELF] = {sign_self, PART_B},
+};
+
+/* Answers one request; -1 if the answer could not be written. */
+static int answer(struct keyd_signer *sg, int fd, const struct keyd_frame *f)
+{
+	unsigned parts = (f->h.name_len ? PART_NAME : 0) | (f->h.len[0] ? PART_A : 0) |
+			 (f->h.len[1] ? PART_B : 0);
+	struct reply r;
 	int w;
 
 	memset(&r, 0, sizeof(r));
-	switch (f->h.op) {
-	case KEYD_PING:
-		break;
-	case KEYD_UNLOCK:
-		r.status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r.err);
-		break;
-	case KEYD_SIGN_CERT:
-		sign_cert(sg, f, &r);
-		break;
-	case KEYD_SIGN_CRL:
-		sign_crl(sg, f, &r);
-		break;
-	case KEYD_GENKEY:
-		genkey(sg, f, &r);
-		break;
-	case KEYD_SAVEKEY:
-		savekey(sg, f, &r);
-		break;
-	case KEYD_SIGN_SELF:
-		sign_self(sg, f, &r);
-		break;
-	default:
+	if (f->h.op >= sizeof(requests) / sizeof(requests[0]) || !requests[f->h.op].fn)
 		r.status = dt_fail(&r.err, DT_ERR_INVALID, "unknown request %u", f->h.op);
-	}
+	else if (f->h.status != 0 || (parts & ~requests[f->h.op].parts))
+		r.status = dt_fail(&r.err, DT_ERR_INVALID,
+				   "request %u carries a status or a part it has not", f->h.op);
+	else
+		requests[f->h.op].fn(sg, f, &r);
 	ERR_clear_error();
 	if (r.status == DT_OK)
 		w = keyd_write(fd, 0, DT_OK, NULL, r.der, r.der ? (size_t)r.len : 0, NULL, 0);
@@ -561,6 +646,43 @@ static int answer(struct signer *sg, int fd, const struct keyd_frame *f)
 			       0);
 	OPENSSL_free(r.der);
 	return w;
+}
+
+int keyd_serve(struct keyd_signer *sg, int fd)
+{
+	struct keyd_frame f;
+	int rc =
+	    keyd_read(fd, &f, KEYD_MAX_CERT, KEYD_MAX_TBS) == 0 && answer(sg, fd, &f) == 0 ? 0 : -1;
+
+	keyd_frame_free(&f);
+	return rc;
+}
+
+struct keyd_signer *keyd_signer_new(const char *data_dir, const char *passphrase_file)
+{
+	struct keyd_signer *sg = calloc(1, sizeof(*sg));
+
+	if (!sg)
+		return NULL;
+	pthread_mutex_init(&sg->ctx.keys_mu, NULL);
+	if (!(sg->ctx.data_dir = strdup(data_dir)) ||
+	    (passphrase_file && !(sg->ctx.passphrase_file = strdup(passphrase_file)))) {
+		keyd_signer_free(sg);
+		return NULL;
+	}
+	return sg;
+}
+
+void keyd_signer_free(struct keyd_signer *sg)
+{
+	if (!sg)
+		return;
+	while (sg->n > 0)
+		drop(sg, sg->n - 1);
+	pthread_mutex_destroy(&sg->ctx.keys_mu);
+	free(sg->ctx.data_dir);
+	free(sg->ctx.passphrase_file);
+	free(sg);
 }
 
 /* Before anything else: nothing of this process can be read by the server (same user),
@@ -588,7 +710,7 @@ static int harden(int nconns)
 int ca_keyd_main(const char *data_dir, const char *passphrase_file, int nconns)
 {
 	struct pollfd pfd[KEYD_CONNS];
-	struct signer *sg = NULL;
+	struct keyd_signer *sg = NULL;
 	int open, rc = 0;
 
 	if (nconns < 1 || nconns > KEYD_CONNS || harden(nconns) != 0) {
@@ -597,12 +719,8 @@ int ca_keyd_main(const char *data_dir, const char *passphrase_file, int nconns)
 			"as devtrust serve's child, on its sockets\"}\n");
 		return 2;
 	}
-	if (!(sg = calloc(1, sizeof(*sg))) || !(sg->ctx.data_dir = strdup(data_dir)) ||
-	    (passphrase_file && !(sg->ctx.passphrase_file = strdup(passphrase_file)))) {
-		rc = 1;
-		goto out;
-	}
-	pthread_mutex_init(&sg->ctx.keys_mu, NULL);
+	if (!(sg = keyd_signer_new(data_dir, passphrase_file)))
+		return 1;
 	for (int i = 0; i < nconns; i++)
 		pfd[i] = (struct pollfd){3 + i, POLLIN, 0};
 	/* One request at a time; the signer ends when the server closes every connection. */
@@ -614,27 +732,15 @@ int ca_keyd_main(const char *data_dir, const char *passphrase_file, int nconns)
 			break;
 		}
 		for (int i = 0; i < nconns; i++) {
-			struct keyd_frame f;
-
 			if (pfd[i].fd < 0 || !pfd[i].revents)
 				continue;
-			if (keyd_read(pfd[i].fd, &f, KEYD_MAX_CERT, KEYD_MAX_TBS) != 0 ||
-			    answer(sg, pfd[i].fd, &f) != 0) {
+			if (keyd_serve(sg, pfd[i].fd) != 0) {
 				close(pfd[i].fd);
 				pfd[i].fd = -1;
 				open--;
 			}
-			keyd_frame_free(&f);
 		}
 	}
-	while (sg->n > 0)
-		drop(sg, sg->n - 1);
-	pthread_mutex_destroy(&sg->ctx.keys_mu);
-out:
-	if (sg) {
-		free(sg->ctx.data_dir);
-		free(sg->ctx.passphrase_file);
-	}
-	free(sg);
+	keyd_signer_free(sg);
 	return rc;
 }

@@ -101,6 +101,11 @@ int keyd_read(int fd, struct keyd_frame *f, size_t max_a, size_t max_b)
 	}
 	if (f->h.name_len && read_full(fd, f->name, f->h.name_len) != 0)
 		return -1;
+	/* A NUL would make the name checked and used shorter than the one sent. */
+	if (memchr(f->name, '\0', f->h.name_len)) {
+		errno = EPROTO;
+		return -1;
+	}
 	f->name[f->h.name_len] = '\0';
 	if (read_part(fd, f->h.len[0], &f->a) != 0 || read_part(fd, f->h.len[1], &f->b) != 0) {
 		keyd_frame_free(f);

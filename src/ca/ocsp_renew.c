@@ -145,7 +145,7 @@ dt_code dt_ca_ocsp_renew(struct dt_ctx *ctx, const char *ca, int64_t lifetime_s,
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL, *current = NULL;
 	unsigned char *der = NULL;
-	char file[CA_KEY_FILE_BUF] = "", old_file[CA_KEY_FILE_BUF] = "", entry[DT_ID_BUF + 8];
+	char file[CA_KEY_FILE_BUF] = "", old_file[CA_KEY_FILE_BUF] = "", entry[CA_OCSP_ENTRY_BUF];
 	int der_len, committed = 0;
 	dt_code rc;
 
@@ -218,7 +218,7 @@ dt_code dt_ca_ocsp_renew(struct dt_ctx *ctx, const char *ca, int64_t lifetime_s,
 	 * it unlocked signs with it until it reloads (the server does within 200 ms). */
 	if (strcmp(old_file, file) != 0)
 		remove_key_file(ctx, old_file);
-	snprintf(entry, sizeof(entry), "%s#ocsp", ca);
+	ca_ocsp_entry(ca, entry);
 	/* This process switches at once if it was signing with the old one. */
 	rc = ca_signer_replace(ctx, entry, key, cert, err);
 	key = NULL;
@@ -250,28 +250,23 @@ struct due {
 
 struct due_job {
 	struct due *items;
-	int n, cap;
+	size_t n, cap;
 	int oom;
 };
 
 static int collect(void *arg, const struct store_ca *ca)
 {
+	void *grown;
 	struct due_job *j = arg;
 	X509 *cert;
 
 	if (ca->info.revoked || ca->ocsp_cert_len == 0)
 		return 0;
-	if (j->n == j->cap) {
-		int cap = j->cap ? 2 * j->cap : 16;
-		struct due *more = realloc(j->items, (size_t)cap * sizeof(*more));
-
-		if (!more) {
-			j->oom = 1;
-			return 1;
-		}
-		j->items = more;
-		j->cap = cap;
+	if (!(grown = dt_grow(j->items, j->n, &j->cap, sizeof(*j->items)))) {
+		j->oom = 1;
+		return 1;
 	}
+	j->items = grown;
 	if (!(cert = ca_der_cert(ca->ocsp_cert, ca->ocsp_cert_len)))
 		return 0; /* reported when someone asks it for OCSP */
 	snprintf(j->items[j->n].name, sizeof(j->items[j->n].name), "%s", ca->info.name);
@@ -304,7 +299,7 @@ dt_code dt_ca_ocsp_renew_due(struct dt_ctx *ctx, int64_t now, int *renewed, int6
 		rc = dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	for (int i = 0; i < j.n; i++) {
+	for (size_t i = 0; i < j.n; i++) {
 		int64_t at = j.items[i].renew_at;
 
 		if (at == 0)

@@ -154,7 +154,7 @@ dt_code ca_certid_match(const unsigned char *der, size_t len, OCSP_CERTID *const
 X509 *ca_der_cert(const unsigned char *der, size_t len)
 {
 	const unsigned char *p = der;
-	X509 *x = len ? d2i_X509(NULL, &p, (long)len) : NULL;
+	X509 *x = len && len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
 
 	if (x && p != der + len) {
 		X509_free(x);
@@ -254,20 +254,37 @@ out:
 	return rc;
 }
 
+void ca_ocsp_entry(const char *name, char entry[CA_OCSP_ENTRY_BUF])
+{
+	snprintf(entry, CA_OCSP_ENTRY_BUF, "%s#ocsp", name);
+}
+
+/* CA name checked, the keyring entry of its OCSP signer and, unless hit finds that entry
+ * unlocked already (*hit, a reference), the signer as stored (signer_stored). */
+static dt_code signer_lookup(struct dt_ctx *ctx, const char *name, const struct ca_signer **hit,
+			     char entry[CA_OCSP_ENTRY_BUF], X509 **cert, char file[CA_KEY_FILE_BUF],
+			     struct dt_error *err)
+{
+	dt_code rc;
+
+	*cert = NULL;
+	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
+		return rc;
+	ca_ocsp_entry(name, entry);
+	if (hit && (*hit = ca_signer_find_ref(ctx, entry)))
+		return DT_OK;
+	return signer_stored(ctx, name, cert, file, err);
+}
+
 dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name, const struct ca_signer **out,
 			   struct dt_error *err)
 {
 	X509 *cert = NULL;
-	char entry[DT_ID_BUF + 8], file[CA_KEY_FILE_BUF];
+	char entry[CA_OCSP_ENTRY_BUF], file[CA_KEY_FILE_BUF];
 	dt_code rc;
 
 	*out = NULL;
-	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
-		return rc;
-	snprintf(entry, sizeof(entry), "%s#ocsp", name);
-	if ((*out = ca_signer_find_ref(ctx, entry)))
-		return DT_OK;
-	if ((rc = signer_stored(ctx, name, &cert, file, err)) != DT_OK)
+	if ((rc = signer_lookup(ctx, name, out, entry, &cert, file, err)) != DT_OK || *out)
 		return rc;
 	return ca_signer_load(ctx, entry, cert, file, 1, out, err);
 }
@@ -275,13 +292,10 @@ dt_code ca_ocsp_signer_get(struct dt_ctx *ctx, const char *name, const struct ca
 dt_code dt_ca_ocsp_signer_reload(struct dt_ctx *ctx, const char *name, struct dt_error *err)
 {
 	X509 *cert = NULL;
-	char entry[DT_ID_BUF + 8], file[CA_KEY_FILE_BUF];
+	char entry[CA_OCSP_ENTRY_BUF], file[CA_KEY_FILE_BUF];
 	dt_code rc;
 
-	if ((rc = dt_check_name("CA name", name, err)) != DT_OK)
-		return rc;
-	snprintf(entry, sizeof(entry), "%s#ocsp", name);
-	if ((rc = signer_stored(ctx, name, &cert, file, err)) != DT_OK)
+	if ((rc = signer_lookup(ctx, name, NULL, entry, &cert, file, err)) != DT_OK)
 		return rc;
 	return ca_signer_reload(ctx, entry, cert, file, err);
 }

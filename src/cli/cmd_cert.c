@@ -166,8 +166,10 @@ int cmd_cert(struct cli *c, int argc, char **argv)
 	if (strcmp(a.pos[0], "revoke") == 0)
 		return cert_revoke(c, &a, usage);
 	if (strcmp(a.pos[0], "list") == 0) {
-		struct dt_cert_filter f = {NULL, cli_opt(&a, "device"), cli_opt(&a, "ca"),
-					   cli_opt(&a, "class"), -1};
+		struct dt_cert_filter f = {.device_id = cli_opt(&a, "device"),
+					   .ca = cli_opt(&a, "ca"),
+					   .class_name = cli_opt(&a, "class"),
+					   .status = -1};
 		const char *st = cli_opt(&a, "status");
 		json_t *arr;
 

@@ -32,6 +32,10 @@ const char *dt_actor(const struct dt_ctx *ctx);
 int64_t dt_now(void);
 void dt_hex(const unsigned char *in, size_t n, char *out);
 DT_MUST_USE dt_code dt_random(unsigned char *buf, size_t n, struct dt_error *err);
+/* The array items (n elements of size bytes, room for *cap) with room for one more: items
+ * itself, or a larger copy (the capacity doubles, first 16; *cap updated). NULL when out
+ * of memory, items then untouched. */
+void *dt_grow(void *items, size_t n, size_t *cap, size_t size);
 /* SHA-256 of data. */
 void dt_sha256(const void *data, size_t n, unsigned char out[32]);
 

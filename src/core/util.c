@@ -165,3 +165,16 @@ dt_code dt_copy(char *dst, size_t cap, const char *src, const char *what, struct
 	dst[n] = '\0';
 	return DT_OK;
 }
+
+void *dt_grow(void *items, size_t n, size_t *cap, size_t size)
+{
+	size_t want = *cap ? *cap * 2 : 16;
+	void *more;
+
+	if (n < *cap)
+		return items;
+	if (want > SIZE_MAX / size || !(more = realloc(items, want * size)))
+		return NULL;
+	*cap = want;
+	return more;
+}

@@ -7,21 +7,20 @@
 #include <openssl/crypto.h>
 #include <string.h>
 
+#include "ca/ca.h"
 #include "est/est.h"
 
 static dt_code push_ca(struct dt_ctx *ctx, const char *name, STACK_OF(X509) * certs,
 		       struct dt_error *err)
 {
 	unsigned char *der = NULL;
-	const unsigned char *p;
 	size_t len = 0;
 	X509 *x = NULL;
 	dt_code rc;
 
 	if ((rc = dt_ca_cert_der(ctx, name, &der, &len, err)) != DT_OK)
 		return rc;
-	p = der;
-	if (len > LONG_MAX || !(x = d2i_X509(NULL, &p, (long)len)) || p != der + len) {
+	if (!(x = ca_der_cert(der, len))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "stored certificate of CA '%s' does not parse",
 			     name);
 		goto out;

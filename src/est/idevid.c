@@ -27,6 +27,7 @@ struct anchors_job {
 
 static int collect_anchor(void *arg, const struct store_anchor *sa)
 {
+	void *grown;
 	struct anchors_job *j = arg;
 	const unsigned char *p = sa->der;
 
@@ -34,17 +35,11 @@ static int collect_anchor(void *arg, const struct store_anchor *sa)
 		j->overflow = 1;
 		return 1;
 	}
-	if (j->n == j->cap) {
-		size_t cap = j->cap ? 2 * j->cap : 8;
-		struct anchor *a = realloc(j->a, cap * sizeof(*a));
-
-		if (!a) {
-			j->bad = 1;
-			return 1;
-		}
-		j->a = a;
-		j->cap = cap;
+	if (!(grown = dt_grow(j->a, j->n, &j->cap, sizeof(*j->a)))) {
+		j->bad = 1;
+		return 1;
 	}
+	j->a = grown;
 	if (sa->der_len > LONG_MAX || !(j->a[j->n].cert = d2i_X509(NULL, &p, (long)sa->der_len))) {
 		j->bad = 1;
 		return 1;

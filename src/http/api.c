@@ -21,19 +21,12 @@
 #define API_MAX_QUEUED 256
 
 struct api_job {
-	struct http_qitem link; /* first: the API thread's queue */
-	struct http_req *r;
-	int closed;
+	struct http_job job; /* first: body, TLS peer, queue link, completion */
 	char method[8];
 	char *path;
 	char *query;
-	unsigned char *body;
-	size_t len;
 	char *bearer;
-	X509 *peer;
-	STACK_OF(X509) * chain;
 	struct api_response rs;
-	struct event *done;
 };
 
 struct http_api {
@@ -46,43 +39,30 @@ static void job_free(struct api_job *j)
 {
 	if (!j)
 		return;
-	if (j->done)
-		event_free(j->done);
+	http_job_release(&j->job);
 	free(j->path);
 	free(j->query);
-	free(j->body);
 	if (j->bearer) {
 		OPENSSL_cleanse(j->bearer, strlen(j->bearer));
 		free(j->bearer);
 	}
-	X509_free(j->peer);
-	sk_X509_pop_free(j->chain, X509_free);
 	api_response_free(&j->rs);
-	free(j->r);
 	free(j);
-}
-
-static void on_close(struct evhttp_connection *con, void *arg)
-{
-	(void)con;
-	((struct api_job *)arg)->closed = 1;
 }
 
 /* Back on the worker's loop. */
 static void job_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct api_job *j = arg;
-	struct http_req *r = j->r;
+	struct http_req *r = j->job.r;
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 
 	(void)fd;
 	(void)what;
-	if (j->closed) {
-		atomic_fetch_sub(&r->w->srv->in_flight, 1);
+	if (!http_job_reply_ready(&j->job)) {
 		job_free(j);
 		return;
 	}
-	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	if (j->rs.status == 401)
 		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"devtrust admin API\"");
@@ -96,13 +76,13 @@ static void run(struct http_server *srv, struct api_job *j)
 {
 	struct dt_admin_cred who;
 	struct dt_error err;
-	struct api_request rq = {j->method, j->path, j->query, j->body, j->len, NULL};
+	struct api_request rq = {j->method, j->path, j->query, j->job.body, j->job.len, NULL};
 	dt_code rc = DT_ERR_AUTH;
 
 	if (j->bearer)
 		rc = dt_admin_auth_token(srv->ctx, j->bearer, &who, &err);
-	else if (j->peer)
-		rc = dt_admin_auth_cert(srv->ctx, j->peer, j->chain, &who, &err);
+	else if (j->job.peer)
+		rc = dt_admin_auth_cert(srv->ctx, j->job.peer, j->job.chain, &who, &err);
 	else
 		dt_fail(&err, DT_ERR_AUTH, "sign in with an operator certificate or an API token");
 	if (rc == DT_OK) {
@@ -127,7 +107,7 @@ static void *api_main(void *arg)
 
 	while ((j = (struct api_job *)http_queue_pop(&a->q))) {
 		run(a->srv, j);
-		event_active(j->done, 0, 0);
+		event_active(j->job.done, 0, 0);
 	}
 	return NULL;
 }
@@ -180,41 +160,23 @@ static const char *bearer(struct evhttp_request *req)
 
 void http_api(struct http_req *r, const char *path)
 {
-	struct http_api *a = r->w->srv->api;
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
 	const char *query = u ? evhttp_uri_get_query(u) : NULL, *tok = bearer(r->req);
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
-	size_t n = evbuffer_get_length(in);
 	struct api_job *j = calloc(1, sizeof(*j));
 
 	r->route = R_API;
+	/* A token, when given, is the credential: the TLS peer is then not looked at. */
 	if (!j || !(j->path = strdup(path)) || (query && !(j->query = strdup(query))) ||
-	    (n && !(j->body = malloc(n))) || (tok && !(j->bearer = strdup(tok))) ||
-	    !(j->done = event_new(r->w->base, -1, 0, job_done, j))) {
-		if (j)
-			j->r = NULL;
+	    (tok && !(j->bearer = strdup(tok))) || !http_job_start(&j->job, r, !tok, job_done)) {
 		job_free(j);
 		http_reply_error(r, 503, "out of memory");
 		free(r);
 		return;
 	}
-	j->r = r;
 	snprintf(j->method, sizeof(j->method), "%s",
 		 http_method_name(evhttp_request_get_command(r->req)));
-	j->len = n;
-	if (n)
-		evbuffer_remove(in, j->body, n);
-	if (!tok)
-		http_peer_certs(r->req, &j->peer, &j->chain);
-	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_close, j);
-	if (!http_queue_push(&a->q, &j->link)) {
-		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
-		j->r = NULL;
+	if (!http_job_submit(&j->job, &r->w->srv->api->q, "1"))
 		job_free(j);
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
-		http_reply_error(r, 503, "busy: retry later");
-		free(r);
-	}
 }
 
 void http_ui(struct http_req *r, const char *path)

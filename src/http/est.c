@@ -20,22 +20,15 @@
 #define POOL_MAX_THREADS 256
 
 struct est_job {
-	struct http_qitem link; /* first: the pool's queue */
-	struct http_req *r;
+	struct http_job job; /* first: body, TLS peer, queue link, completion */
 	int reenroll;
-	int closed; /* the client went away before the reply */
 	char label[DT_ID_BUF];
 	int has_label;
-	unsigned char *body;
-	size_t len;
 	char *authorization;
-	X509 *peer;
-	STACK_OF(X509) * chain;
 	struct dt_est_reply reply;
 	struct dt_est_pending *pending; /* signed, committing */
 	struct dt_error err;
 	dt_code rc;
-	struct event *done;
 };
 
 struct http_pool {
@@ -52,29 +45,18 @@ static void job_free(struct est_job *j)
 {
 	if (!j)
 		return;
-	if (j->done)
-		event_free(j->done);
-	free(j->body);
+	http_job_release(&j->job);
 	free(j->authorization);
-	X509_free(j->peer);
-	sk_X509_pop_free(j->chain, X509_free);
 	dt_est_reply_free(&j->reply);
 	dt_est_enroll_abandon(j->pending);
-	free(j->r);
 	free(j);
-}
-
-static void on_close(struct evhttp_connection *con, void *arg)
-{
-	(void)con;
-	((struct est_job *)arg)->closed = 1;
 }
 
 /* Back on the worker's event loop: reply, or drop if the client left. */
 static void job_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct est_job *j = arg;
-	struct http_req *r = j->r;
+	struct http_req *r = j->job.r;
 
 	(void)fd;
 	(void)what;
@@ -84,12 +66,10 @@ static void job_done(evutil_socket_t fd, short what, void *arg)
 		j->pending = NULL;
 		j->rc = dt_est_enroll_finish(p, &j->reply, &j->err);
 	}
-	if (j->closed) {
-		atomic_fetch_sub(&r->w->srv->in_flight, 1);
+	if (!http_job_reply_ready(&j->job)) {
 		job_free(j);
 		return;
 	}
-	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
 	snprintf(r->device, sizeof(r->device), "%s", j->reply.device_id);
 	if (j->rc != DT_OK) {
 		http_reply_dt_error(r, &j->err);
@@ -107,9 +87,9 @@ static void job_done(evutil_socket_t fd, short what, void *arg)
 static void committed(void *arg)
 {
 	struct est_job *j = arg;
-	struct http_pool *p = j->r->w->srv->pool; /* read before j may be freed */
+	struct http_pool *p = j->job.r->w->srv->pool; /* read before j may be freed */
 
-	event_active(j->done, 0, 0);
+	event_active(j->job.done, 0, 0);
 	pthread_mutex_lock(&p->mu);
 	if (--p->committing == 0)
 		pthread_cond_broadcast(&p->idle_cv);
@@ -125,21 +105,21 @@ static void *pool_main(void *arg)
 		struct dt_est_auth auth;
 
 		auth.authorization = j->authorization;
-		auth.peer = j->peer;
-		auth.peer_chain = j->chain;
+		auth.peer = j->job.peer;
+		auth.peer_chain = j->job.chain;
 		/* Authenticate, parse and sign here; the commit runs on the store's
 		 * writer, which hands the result straight back to the worker, so
 		 * no thread of this pool waits for a disk flush. */
 		j->rc =
 		    dt_est_enroll_start(p->srv->ctx, j->has_label ? j->label : NULL, j->reenroll,
-					j->body, j->len, &auth, &j->pending, &j->err);
+					j->job.body, j->job.len, &auth, &j->pending, &j->err);
 		if (j->rc == DT_OK) {
 			pthread_mutex_lock(&p->mu);
 			p->committing++;
 			pthread_mutex_unlock(&p->mu);
 			dt_est_enroll_commit(p->srv->ctx, j->pending, committed, j);
 		} else {
-			event_active(j->done, 0, 0);
+			event_active(j->job.done, 0, 0);
 		}
 	}
 	return NULL;
@@ -211,44 +191,25 @@ void http_peer_certs(struct evhttp_request *req, X509 **peer, STACK_OF(X509) * *
 
 static void enqueue(struct http_req *r, int reenroll, const char *label)
 {
-	struct http_pool *p = r->w->srv->pool;
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	const char *auth =
 	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
-	size_t n = evbuffer_get_length(in);
 	struct est_job *j = calloc(1, sizeof(*j));
 
-	if (!j || (n && !(j->body = malloc(n))) || (auth && !(j->authorization = strdup(auth))) ||
-	    !(j->done = event_new(r->w->base, -1, 0, job_done, j))) {
-		if (j)
-			j->r = NULL;
+	if (!j || (auth && !(j->authorization = strdup(auth))) ||
+	    !http_job_start(&j->job, r, 1, job_done)) {
 		job_free(j);
 		http_reply_error(r, 503, "out of memory");
 		free(r);
 		return;
 	}
-	j->r = r;
 	j->reenroll = reenroll;
 	if (label) {
 		snprintf(j->label, sizeof(j->label), "%s", label);
 		j->has_label = 1;
 	}
-	j->len = n;
-	if (n)
-		evbuffer_remove(in, j->body, n);
-	http_peer_certs(r->req, &j->peer, &j->chain);
-	/* The close callback is set before the job is visible to the pool. During a drain
-	 * the pool still runs: requests already arriving are served. */
-	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_close, j);
-	if (!http_queue_push(&p->q, &j->link)) {
-		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
-		j->r = NULL;
+	/* During a drain the pool still runs: requests already arriving are served. */
+	if (!http_job_submit(&j->job, &r->w->srv->pool->q, "5"))
 		job_free(j);
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "5");
-		http_reply_error(r, 503, "busy: retry later");
-		free(r);
-		return;
-	}
 }
 
 static void reply_est(struct http_req *r, dt_code rc, struct dt_est_reply *rep,

@@ -144,6 +144,30 @@ void http_queue_stop(struct http_queue *q);
 /* Empties the queue, returning its jobs as a list (after the threads stopped). */
 struct http_qitem *http_queue_take_all(struct http_queue *q);
 
+struct http_req;
+/* A request answered off the event loop (queue.c); embedded first in each kind's job. */
+struct http_job {
+	struct http_qitem link; /* first: the queue */
+	struct http_req *r;
+	int closed; /* the client went away before the reply */
+	unsigned char *body;
+	size_t len;
+	X509 *peer; /* with_peer: the TLS client certificate and chain it sent */
+	STACK_OF(X509) * chain;
+	struct event *done; /* event_active() from the thread: done(j) runs on r's loop */
+};
+/* Takes r's body (and, with with_peer, its TLS peer) into j, zeroed by the caller, and
+ * makes its completion event; 0 when out of memory (j->r stays NULL). */
+int http_job_start(struct http_job *j, struct http_req *r, int with_peer, event_callback_fn done);
+/* Queues j, watching for the client leaving. At the queue's cap: replies 503 with
+ * Retry-After, frees r (j->r = NULL) and returns 0; the caller frees its job. */
+int http_job_submit(struct http_job *j, struct http_queue *q, const char *retry_after);
+/* In done: 1 when the reply is to be sent; 0 when the client left (the request is
+ * uncounted; free the job). */
+int http_job_reply_ready(struct http_job *j);
+/* Frees what http_job_start took, and the request. */
+void http_job_release(struct http_job *j);
+
 struct http_cache;
 struct http_pool;
 struct http_api;

@@ -16,7 +16,6 @@
 /* Exactly one certificate, PEM (nothing but whitespace after it) or DER. */
 static dt_code anchor_parse(const unsigned char *in, size_t len, X509 **out, struct dt_error *err)
 {
-	const unsigned char *p = in;
 	BIO *bio = NULL;
 	X509 *x = NULL, *extra = NULL;
 	dt_code rc = DT_OK;
@@ -39,7 +38,7 @@ static dt_code anchor_parse(const unsigned char *in, size_t len, X509 **out, str
 				     "anchor on its own");
 			goto out;
 		}
-	} else if (!(x = d2i_X509(NULL, &p, (long)len)) || p != in + len) {
+	} else if (!(x = ca_der_cert(in, len))) {
 		rc = dt_fail(err, DT_ERR_INVALID,
 			     "anchor is neither a PEM nor a DER certificate (or has trailing "
 			     "bytes)");

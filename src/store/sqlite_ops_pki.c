@@ -324,15 +324,19 @@ static dt_code each_cert(struct sq_conn *c, sqlite3_stmt *st, dt_cert_cb cb, voi
 dt_code sq_cert_list(struct store_txn *t, const struct dt_cert_filter *f, dt_cert_cb cb, void *arg,
 		     struct dt_error *err)
 {
-	sqlite3_stmt *st = sq_stmt(CONN(t), SQ_CERT_LIST,
-				   "SELECT " CERT_COLS " FROM certs WHERE" CERT_FILTER
-				   " AND (?5 < 0 OR status=?5) ORDER BY issued_at, serial",
-				   err);
+	sqlite3_stmt *st =
+	    sq_stmt(CONN(t), SQ_CERT_LIST,
+		    "SELECT " CERT_COLS " FROM certs WHERE" CERT_FILTER " AND (?5 < 0 OR status=?5)"
+		    " AND (?6 IS NULL OR (issued_at, serial) > (?7, ?6))"
+		    " ORDER BY issued_at, serial",
+		    err);
 
 	if (!st)
 		return err->code;
 	bind_filter(st, f);
 	sqlite3_bind_int(st, 5, f ? f->status : -1);
+	BIND_TEXT(st, 6, f ? f->after_serial : NULL);
+	sqlite3_bind_int64(st, 7, f ? f->after_issued_at : 0);
 	return each_cert(CONN(t), st, cb, arg, err);
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca/ca.h"
 #include "audit/audit.h"
 #include "verify/verify.h"
 
@@ -92,15 +93,9 @@ void verify_cache_clear(struct dt_verifier *v)
 
 static X509 *input_x509(struct input *in)
 {
-	const unsigned char *p = in->der;
-
 	if (!in->x && !in->bad && in->der) {
-		in->x = d2i_X509(NULL, &p, (long)in->len);
-		if (!in->x || p != in->der + in->len) {
-			X509_free(in->x);
-			in->x = NULL;
+		if (!(in->x = ca_der_cert(in->der, in->len)))
 			in->bad = 1;
-		}
 		ERR_clear_error();
 	}
 	return in->x;

@@ -43,20 +43,16 @@ struct blast_job {
 
 static int collect_class(void *arg, const struct dt_class *c)
 {
+	void *grown;
 	struct blast_job *j = arg;
 
 	if (strcmp(c->ca, j->ca) != 0)
 		return 0;
-	if (j->n == j->cap) {
-		size_t cap = j->cap ? j->cap * 2 : 16;
-		struct dt_class *nc = realloc(j->classes, cap * sizeof(*nc));
-		if (!nc) {
-			j->oom = 1;
-			return 1;
-		}
-		j->classes = nc;
-		j->cap = cap;
+	if (!(grown = dt_grow(j->classes, j->n, &j->cap, sizeof(*j->classes)))) {
+		j->oom = 1;
+		return 1;
 	}
+	j->classes = grown;
 	j->classes[j->n++] = *c;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ca/ca.h"
 #include "verify/verify.h"
 
 /* Audit actions that cannot change a decision; every other action, known or
@@ -43,18 +44,14 @@ static int scan_row(void *arg, const struct store_audit_row *row)
 
 static int add_policy(void *arg, const struct dt_policy *p)
 {
+	void *grown;
 	struct sync_job *j = arg;
 
-	if (j->n == j->cap) {
-		size_t cap = j->cap ? j->cap * 2 : 64;
-		struct dt_policy *np = realloc(j->pol, cap * sizeof(*np));
-		if (!np) {
-			j->oom = 1;
-			return 1;
-		}
-		j->pol = np;
-		j->cap = cap;
+	if (!(grown = dt_grow(j->pol, j->n, &j->cap, sizeof(*j->pol)))) {
+		j->oom = 1;
+		return 1;
 	}
+	j->pol = grown;
 	j->pol[j->n++] = *p;
 	return 0;
 }
@@ -260,7 +257,6 @@ void dt_verifier_free(struct dt_verifier *v)
 dt_code verify_ca_get(struct dt_verifier *v, const char *fingerprint, const unsigned char *der,
 		      size_t len, const struct vca **out, struct dt_error *err)
 {
-	const unsigned char *p = der;
 	const ASN1_OCTET_STRING *ski;
 	struct vca *c = NULL;
 	dt_code rc = DT_OK;
@@ -278,10 +274,7 @@ dt_code verify_ca_get(struct dt_verifier *v, const char *fingerprint, const unsi
 	}
 	c = &v->cas[v->ncas];
 	memset(c, 0, sizeof(*c));
-	if (len == 0 || len > STORE_CA_DER_MAX || !(c->x = d2i_X509(NULL, &p, (long)len)) ||
-	    p != der + len) {
-		X509_free(c->x);
-		c->x = NULL;
+	if (len > STORE_CA_DER_MAX || !(c->x = ca_der_cert(der, len))) {
 		rc = dt_fail(err, DT_ERR_INTERNAL, "a stored CA certificate does not parse");
 		goto out;
 	}

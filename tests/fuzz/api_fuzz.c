@@ -24,17 +24,11 @@
  * verifies throughout. The database is reset from a snapshot now and then.
  */
 #define _XOPEN_SOURCE 700
-#include <dirent.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "api/api.h"
 #include "core/core.h"
@@ -43,6 +37,7 @@
 #include "devtrust/devtrust.h"
 #include "devtrust/inventory.h"
 #include "devtrust/pki.h"
+#include "fuzz_datadir.h"
 #include "http/http.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -52,22 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define RESET_AFTER_WRITES 200
 /* Verify the audit chain every this many inputs (it walks every event). */
 #define VERIFY_EVERY 64
-/* Key files kept across resets: those of dt_init. */
-#define MAX_KEEP_FILES 32
 /* TOKEN-EDIT works on a copy of the admin token in a buffer this long, so edits can
  * also lengthen it. */
 #define EDIT_BUF 128
 
 enum who { WHO_ADMIN, WHO_OPERATOR, WHO_AUDITOR, WHO_VENDOR, WHO_REVOKED, WHO_COUNT };
 
-static char base_dir[256];
-static char data_dir[300];
-static char db_path[340];
-static char keys_dir[340];
-static char keep[MAX_KEEP_FILES][256];
-static int nkeep;
-static unsigned char *db_snapshot;
-static size_t db_snapshot_len;
 static struct dt_ctx *ctx;
 static struct dt_admin_cred creds[WHO_COUNT];
 static char tokens[WHO_COUNT][DT_ADMIN_TOKEN_BUF];
@@ -75,108 +60,10 @@ static char cert1[DT_SERIAL_HEX_BUF], cert2[DT_SERIAL_HEX_BUF];
 static long inputs, writes;
 static int verbose; /* API_FUZZ_VERBOSE=1: one line per input on stderr */
 
-__attribute__((noreturn)) static void die(const char *what, const char *detail)
-{
-	fprintf(stderr, "api_fuzz: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-	/* abort() skips atexit: the data dir would stay in /dev/shm, once per failing
-	 * input when the corpus test replays them one by one. */
-	if (base_dir[0])
-		dt_remove_tree(base_dir);
-	abort();
-}
-
-static void cleanup(void)
-{
-	dt_close(ctx);
-	ctx = NULL;
-	if (base_dir[0])
-		dt_remove_tree(base_dir);
-	free(db_snapshot);
-}
-
-static void open_store(void)
-{
-	struct dt_open_opts o = {.data_dir = data_dir, .actor = "fuzz"};
-	struct dt_error err = {0};
-
-	if (dt_open(&o, &ctx, &err) != DT_OK)
-		die("dt_open", err.msg);
-}
-
-/* The key files that exist now are the ones a reset keeps. */
-static void list_keys(void)
-{
-	DIR *d = opendir(keys_dir);
-	struct dirent *e;
-
-	if (!d)
-		die("cannot list the key files", keys_dir);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.') {
-			if (nkeep == MAX_KEEP_FILES)
-				die("more key files than MAX_KEEP_FILES", NULL);
-			snprintf(keep[nkeep++], sizeof(keep[0]), "%s", e->d_name);
-		}
-	closedir(d);
-}
-
-/* Removes the key files of CAs and operators created since the snapshot. */
-static void prune_keys(void)
-{
-	DIR *d = opendir(keys_dir);
-	struct dirent *e;
-	char path[600];
-	int i;
-
-	if (!d)
-		die("cannot list the key files", keys_dir);
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		for (i = 0; i < nkeep && strcmp(keep[i], e->d_name) != 0; i++)
-			;
-		if (i == nkeep) {
-			snprintf(path, sizeof(path), "%s/%s", keys_dir, e->d_name);
-			unlink(path);
-		}
-	}
-	closedir(d);
-}
-
-static void read_snapshot(void)
-{
-	FILE *f = fopen(db_path, "rb");
-	struct stat st;
-	char wal[360];
-
-	snprintf(wal, sizeof(wal), "%s-wal", db_path);
-	if (stat(wal, &st) == 0 && st.st_size > 0)
-		die("the database kept a WAL after close; the snapshot would be incomplete", NULL);
-	if (!f || fstat(fileno(f), &st) != 0 || !(db_snapshot = malloc((size_t)st.st_size)) ||
-	    fread(db_snapshot, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
-		die("cannot read the database snapshot", db_path);
-	db_snapshot_len = (size_t)st.st_size;
-	fclose(f);
-}
-
 /* Puts the database and the key files back as they were after init. */
 static void reset_store(void)
 {
-	static const char *const suffix[] = {"-wal", "-shm", "-journal"};
-	char path[360];
-	int fd;
-
-	dt_close(ctx);
-	ctx = NULL;
-	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", db_path, suffix[i]);
-		unlink(path);
-	}
-	if ((fd = open(db_path, O_WRONLY | O_TRUNC | O_CLOEXEC)) < 0 ||
-	    write(fd, db_snapshot, db_snapshot_len) != (ssize_t)db_snapshot_len || close(fd) != 0)
-		die("cannot restore the database snapshot", db_path);
-	prune_keys();
-	open_store();
+	fuzz_datadir_reset();
 	writes = 0;
 }
 
@@ -186,11 +73,8 @@ static void add_device(const char *id, const char *maker, char serial[DT_SERIAL_
 	struct dt_device d;
 	struct dt_cert_info info;
 	char token[DT_TOKEN_BUF];
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509_REQ *r = X509_REQ_new();
-	unsigned char *csr = NULL, *der = NULL;
+	unsigned char *der = NULL;
 	size_t der_len = 0;
-	int len;
 
 	memset(&d, 0, sizeof(d));
 	snprintf(d.id, sizeof(d.id), "%s", id);
@@ -198,17 +82,10 @@ static void add_device(const char *id, const char *maker, char serial[DT_SERIAL_
 	snprintf(d.serial, sizeof(d.serial), "SN-%s", id);
 	snprintf(d.manufacturer, sizeof(d.manufacturer), "%s", maker);
 	if (dt_device_add(ctx, &d, token, &err) != DT_OK)
-		die("dt_device_add", err.msg);
-	if (!k || !r || X509_REQ_set_pubkey(r, k) != 1 || X509_REQ_sign(r, k, EVP_sha256()) <= 0 ||
-	    (len = i2d_X509_REQ(r, &csr)) <= 0)
-		die("making a CSR", NULL);
-	if (dt_cert_issue(ctx, id, csr, (size_t)len, NULL, &der, &der_len, &info, &err) != DT_OK)
-		die("dt_cert_issue", err.msg);
+		fuzz_die("dt_device_add", err.msg);
+	fuzz_issue(id, &der, &der_len, &info);
 	memcpy(serial, info.serial, DT_SERIAL_HEX_BUF);
-	OPENSSL_free(csr);
 	OPENSSL_free(der);
-	X509_REQ_free(r);
-	EVP_PKEY_free(k);
 }
 
 static void add_token(enum who w, const char *name, enum dt_role role, const char *maker,
@@ -218,42 +95,26 @@ static void add_token(enum who w, const char *name, enum dt_role role, const cha
 	struct dt_error err = {0};
 
 	if (dt_admin_add_token(ctx, &o, tokens[w], &creds[w], &err) != DT_OK)
-		die("dt_admin_add_token", err.msg);
+		fuzz_die("dt_admin_add_token", err.msg);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct dt_init_opts io = {0};
 	struct dt_class cl;
 	struct dt_policy p;
 	struct dt_error err = {0};
 	int64_t n = 0;
-	/* tmpfs when there is one: every write is an fsync'ed commit. */
-	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
 
 	(void)argc;
 	(void)argv;
 	verbose = getenv("API_FUZZ_VERBOSE") != NULL;
-	setenv("DEVTRUST_PASSPHRASE", "fuzz-only-passphrase", 1);
-	snprintf(base_dir, sizeof(base_dir), "%s/devtrust-api-fuzz.XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(base_dir))
-		die("mkdtemp", base_dir);
-	atexit(cleanup);
-	snprintf(data_dir, sizeof(data_dir), "%s/data", base_dir);
-	snprintf(db_path, sizeof(db_path), "%s/devtrust.db", data_dir);
-	snprintf(keys_dir, sizeof(keys_dir), "%s/keys", data_dir);
-	io.data_dir = data_dir;
-	io.org = "fuzz";
-	io.actor = "fuzz";
-	if (dt_init(&io, &err) != DT_OK)
-		die("dt_init", err.msg);
-	open_store();
+	fuzz_datadir_init("api", &ctx);
 	dt_class_defaults(&cl);
 	snprintf(cl.name, sizeof(cl.name), "pump");
 	if (dt_class_add(ctx, &cl, &err) != DT_OK)
-		die("dt_class_add", err.msg);
+		fuzz_die("dt_class_add", err.msg);
 	if (dt_policy_allow(ctx, "pump", "telemetry", "/v1/*", "GET", &p, &err) != DT_OK)
-		die("dt_policy_allow", err.msg);
+		fuzz_die("dt_policy_allow", err.msg);
 	add_device("pump-1", "acme", cert1);
 	add_device("pump-2", "globex", cert2);
 	add_token(WHO_ADMIN, "fuzz-admin", DT_ROLE_ADMIN, NULL, DT_ADMIN_MAX_LIFETIME_S);
@@ -263,12 +124,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		  DT_ADMIN_VENDOR_MAX_LIFETIME_S);
 	add_token(WHO_REVOKED, "fuzz-revoked", DT_ROLE_ADMIN, NULL, DT_ADMIN_MAX_LIFETIME_S);
 	if (dt_admin_revoke(ctx, creds[WHO_REVOKED].id, &n, &err) != DT_OK || n != 1)
-		die("dt_admin_revoke", err.msg);
-	dt_close(ctx);
-	ctx = NULL;
-	read_snapshot();
-	list_keys();
-	open_store();
+		fuzz_die("dt_admin_revoke", err.msg);
+	fuzz_datadir_snapshot();
 	return 0;
 }
 
@@ -307,7 +164,7 @@ static char *expand(const uint8_t *data, size_t size, size_t *len)
 	size_t i = 0, o = 0, n;
 
 	if (!out)
-		die("out of memory", NULL);
+		fuzz_die("out of memory", NULL);
 	while (i < size) {
 		if (in[i] == '$' && (v = placeholder(in + i, size - i, &n))) {
 			memcpy(out + o, v, strlen(v));
@@ -345,7 +202,7 @@ static int cred_live(const char *id)
 	struct dt_error err = {0};
 
 	if (dt_admin_list(ctx, NULL, live_one, &l, &err) != DT_OK)
-		die("dt_admin_list", err.msg);
+		fuzz_die("dt_admin_list", err.msg);
 	return l.live;
 }
 
@@ -366,18 +223,19 @@ static void check_token(const char *token)
 			dt_code_name(rc), rc == DT_OK ? out.name : err.msg);
 	if (expect < 0) {
 		if (rc != DT_ERR_AUTH)
-			die("a token that is no live credential's was not refused with DT_ERR_AUTH",
+			fuzz_die(
+			    "a token that is no live credential's was not refused with DT_ERR_AUTH",
 			    rc == DT_OK ? out.name : err.msg);
 		if (err.code != rc || !err.msg[0])
-			die("a refused token has no message", NULL);
+			fuzz_die("a refused token has no message", NULL);
 		return;
 	}
 	if (rc != DT_OK)
-		die("a live token was refused", err.msg);
+		fuzz_die("a live token was refused", err.msg);
 	if (strcmp(out.id, creds[expect].id) != 0 || out.role != creds[expect].role ||
 	    strcmp(out.name, creds[expect].name) != 0 ||
 	    strcmp(out.manufacturer, creds[expect].manufacturer) != 0)
-		die("a token authenticated as another credential", out.name);
+		fuzz_die("a token authenticated as another credential", out.name);
 }
 
 /* (index, byte) pairs applied to a copy of the admin token. */
@@ -431,10 +289,10 @@ static void check_vendor_view(json_t *v)
 		return;
 	if ((x = json_object_get(v, "manufacturer")) &&
 	    (!json_is_string(x) || strcmp(json_string_value(x), "acme") != 0))
-		die("a vendor of acme was shown another maker's object", json_string_value(x));
+		fuzz_die("a vendor of acme was shown another maker's object", json_string_value(x));
 	if ((x = json_object_get(v, "device")) && json_is_string(x) &&
 	    strcmp(json_string_value(x), "pump-2") == 0)
-		die("a vendor of acme was shown globex's device pump-2", NULL);
+		fuzz_die("a vendor of acme was shown globex's device pump-2", NULL);
 	for (it = json_object_iter(v); it; it = json_object_iter_next(v, it))
 		check_vendor_view(json_object_iter_value(it));
 }
@@ -446,13 +304,13 @@ static void check_reply(const struct api_request *rq, int role, const struct api
 	int ok;
 
 	if (rs->status < 200 || rs->status > 599)
-		die("a reply's status is outside 200..599", rs->note);
+		fuzz_die("a reply's status is outside 200..599", rs->note);
 	if (!rs->body || rs->len != strlen(rs->body))
-		die("a reply has no body, or its length is wrong", rs->note);
+		fuzz_die("a reply has no body, or its length is wrong", rs->note);
 	if (!rs->content_type || strcmp(rs->content_type, "application/json") != 0)
-		die("a reply is not application/json", rs->content_type);
+		fuzz_die("a reply is not application/json", rs->content_type);
 	if (!(b = json_loadb(rs->body, rs->len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(b))
-		die("a reply body is not a JSON object", rs->body);
+		fuzz_die("a reply body is not a JSON object", rs->body);
 	ok = rs->status < 400;
 	if (!ok) {
 		e = json_object_get(b, "error");
@@ -460,24 +318,25 @@ static void check_reply(const struct api_request *rq, int role, const struct api
 		msg = json_object_get(e, "message");
 		if (json_object_size(b) != 1 || json_object_size(e) != 2 || !json_is_string(code) ||
 		    !json_is_string(msg) || !json_string_value(msg)[0])
-			die("an error reply is not {\"error\":{\"code\",\"message\"}}", rs->body);
+			fuzz_die("an error reply is not {\"error\":{\"code\",\"message\"}}",
+				 rs->body);
 		if (!code_matches(rs->status, json_string_value(code)))
-			die("an error reply's code does not match its status", rs->body);
+			fuzz_die("an error reply's code does not match its status", rs->body);
 		/* Nothing fails inside here (a store on tmpfs, no I/O errors): a 500 is
 		 * a request the API did not expect, and it must not show details. */
 		if (rs->status == 500)
-			die(strcmp(json_string_value(msg), "internal error") != 0
-				? "a 500 reply shows details"
-				: "a request was answered 500 though nothing failed",
-			    rs->note);
+			fuzz_die(strcmp(json_string_value(msg), "internal error") != 0
+				     ? "a 500 reply shows details"
+				     : "a request was answered 500 though nothing failed",
+				 rs->note);
 	}
 	if (role == AS_NONE && rs->status != 401)
-		die("an unauthenticated request was not answered 401", rs->body);
+		fuzz_die("an unauthenticated request was not answered 401", rs->body);
 	if (ok && role == WHO_AUDITOR && strcmp(rq->method, "GET") != 0)
-		die("an auditor changed something", rq->path);
+		fuzz_die("an auditor changed something", rq->path);
 	if (ok && role == WHO_VENDOR) {
 		if (strcmp(rq->method, "GET") != 0 && strncmp(rq->path, "/devices/", 9) != 0)
-			die("a vendor changed something beyond a device", rq->path);
+			fuzz_die("a vendor changed something beyond a device", rq->path);
 		check_vendor_view(b);
 	}
 	json_decref(b);
@@ -547,7 +406,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(text);
 	}
 	if (++inputs % VERIFY_EVERY == 0 && dt_audit_verify(ctx, &checked, &bad, &err) != DT_OK)
-		die("the audit chain no longer verifies", err.msg);
+		fuzz_die("the audit chain no longer verifies", err.msg);
 	if (writes >= RESET_AFTER_WRITES)
 		reset_store();
 	return 0;

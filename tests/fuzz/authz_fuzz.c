@@ -13,41 +13,30 @@
  * only for p1's own certificate (byte for byte), service telemetry, GET or
  * HEAD, a path below /v1; an identified decision names p1.
  */
-#define _XOPEN_SOURCE 700
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "core/core.h"
 #include "devtrust/verify.h"
+#include "fuzz_datadir.h"
 #include "verify/verify.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char base_dir[256];
 static struct dt_ctx *ctx;
 static struct dt_verifier *ver;
 static char *p1_escaped;
 static unsigned char *p1_der;
 static size_t p1_len;
 
-__attribute__((noreturn)) static void die(const char *what, const struct dt_error *err)
-{
-	fprintf(stderr, "authz_fuzz: %s%s%s\n", what, err ? ": " : "", err ? err->msg : "");
-	abort();
-}
-
+/* Runs before the data dir's own cleanup (atexit order), which closes ctx. */
 static void cleanup(void)
 {
 	dt_verifier_free(ver);
-	dt_close(ctx);
-	if (base_dir[0])
-		dt_remove_tree(base_dir);
 	free(p1_escaped);
 	OPENSSL_free(p1_der);
 }
@@ -55,29 +44,20 @@ static void cleanup(void)
 /* p1's certificate: key, CSR, issuance; kept as DER and as nginx escapes PEM. */
 static void enroll_p1(void)
 {
-	struct dt_error err = {0};
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509_REQ *r = X509_REQ_new();
-	unsigned char *csr = NULL;
 	const unsigned char *p;
 	X509 *x;
 	BIO *b = BIO_new(BIO_s_mem());
 	char *pem = NULL;
 	long n;
-	int len;
 	size_t o = 0;
 
-	if (!k || !r || !b || X509_REQ_set_pubkey(r, k) != 1 ||
-	    X509_REQ_sign(r, k, EVP_sha256()) <= 0 || (len = i2d_X509_REQ(r, &csr)) <= 0)
-		die("making a CSR", NULL);
-	if (dt_cert_issue(ctx, "p1", csr, (size_t)len, NULL, &p1_der, &p1_len, NULL, &err) != DT_OK)
-		die("dt_cert_issue", &err);
+	fuzz_issue("p1", &p1_der, &p1_len, NULL);
 	p = p1_der;
-	if (!(x = d2i_X509(NULL, &p, (long)p1_len)) || PEM_write_bio_X509(b, x) != 1)
-		die("PEM", NULL);
+	if (!b || !(x = d2i_X509(NULL, &p, (long)p1_len)) || PEM_write_bio_X509(b, x) != 1)
+		fuzz_die("PEM", NULL);
 	n = BIO_get_mem_data(b, &pem);
 	if (!(p1_escaped = malloc((size_t)n * 3 + 1)))
-		die("malloc", NULL);
+		fuzz_die("malloc", NULL);
 	/* What nginx's $ssl_client_escaped_cert does: escape all but unreserved. */
 	for (long i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)pem[i];
@@ -90,38 +70,22 @@ static void enroll_p1(void)
 	p1_escaped[o] = '\0';
 	X509_free(x);
 	BIO_free(b);
-	OPENSSL_free(csr);
-	X509_REQ_free(r);
-	EVP_PKEY_free(k);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct dt_init_opts io = {0};
-	struct dt_open_opts oo = {0};
 	struct dt_verifier_opts vo = {.no_record = 1, .no_thread = 1};
 	struct dt_error err = {0};
 	struct dt_class cl;
 	struct dt_device d;
-	char tok[DT_TOKEN_BUF], data_dir[300];
-	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+	char tok[DT_TOKEN_BUF];
 
 	(void)argc;
 	(void)argv;
-	setenv("DEVTRUST_PASSPHRASE", "fuzz-only-passphrase", 1);
-	snprintf(base_dir, sizeof(base_dir), "%s/devtrust-authz-fuzz.XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(base_dir))
-		die("mkdtemp", NULL);
+	fuzz_datadir_init("authz", &ctx);
 	atexit(cleanup);
-	snprintf(data_dir, sizeof(data_dir), "%s/data", base_dir);
-	io.data_dir = data_dir;
-	io.org = "fuzz";
-	io.actor = "fuzz";
-	oo.data_dir = data_dir;
-	oo.actor = "fuzz";
-	if (dt_init(&io, &err) != DT_OK || dt_open(&oo, &ctx, &err) != DT_OK ||
-	    dt_ca_add(ctx, "pumps", &err) != DT_OK)
-		die("data dir", &err);
+	if (dt_ca_add(ctx, "pumps", &err) != DT_OK)
+		fuzz_die_err("dt_ca_add", &err);
 	dt_class_defaults(&cl);
 	strcpy(cl.name, "pump");
 	strcpy(cl.ca, "pumps");
@@ -131,11 +95,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	strcpy(d.class_name, "pump");
 	strcpy(d.firmware, "1.2");
 	if (dt_class_add(ctx, &cl, &err) != DT_OK || dt_device_add(ctx, &d, tok, &err) != DT_OK)
-		die("class and device", &err);
+		fuzz_die_err("class and device", &err);
 	enroll_p1();
 	if (dt_policy_allow(ctx, "pump", "telemetry", "/v1/**", "GET", NULL, &err) != DT_OK ||
 	    dt_verifier_new(ctx, &vo, &ver, &err) != DT_OK)
-		die("policy and verifier", &err);
+		fuzz_die_err("policy and verifier", &err);
 	return 0;
 }
 
@@ -181,18 +145,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = verify_authz_request(&h, &req, &buf, &err);
 	if (rc != DT_OK) {
 		if (rc != DT_ERR_INVALID || err.code != rc || !err.msg[0] || buf)
-			die("a header rejection without DT_ERR_INVALID and a message", &err);
+			fuzz_die_err("a header rejection without DT_ERR_INVALID and a message",
+				     &err);
 		free(copy);
 		return 0;
 	}
 	rc = dt_verify(ver, &req, &res, &err);
 	if (rc != DT_OK)
-		die("dt_verify did not decide", &err);
+		fuzz_die_err("dt_verify did not decide", &err);
 	if ((unsigned)res.reason >= DT_VR_COUNT || !res.detail[0] ||
 	    res.allowed != (res.reason == DT_VR_ALLOWED))
-		die("a decision without a known reason, a detail, or consistent allow", NULL);
+		fuzz_die("a decision without a known reason, a detail, or consistent allow", NULL);
 	if (res.identified && strcmp(res.device.id, "p1") != 0)
-		die("identified a device other than p1", NULL);
+		fuzz_die("identified a device other than p1", NULL);
 	if (res.allowed) {
 		unsigned char *dbuf = NULL;
 		const unsigned char *der = NULL;
@@ -207,7 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!same || strcmp(req.service, "telemetry") != 0 || !req.method ||
 		    (strcmp(req.method, "GET") != 0 && strcmp(req.method, "HEAD") != 0) ||
 		    !req.path || !below_v1(req.path))
-			die("allowed something the policy does not allow", NULL);
+			fuzz_die("allowed something the policy does not allow", NULL);
 	}
 	free(buf);
 	free(copy);

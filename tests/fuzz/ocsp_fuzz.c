@@ -12,8 +12,6 @@
  * once, echoes the nonce exactly when one was sent, is cacheable exactly when
  * none was, and says what the store says about the re-aimed serials.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
-#include <ftw.h>
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <openssl/x509.h>
@@ -21,18 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "core/core.h"
 #include "devtrust/devtrust.h"
 #include "devtrust/inventory.h"
 #include "devtrust/ocsp.h"
 #include "devtrust/pki.h"
+#include "fuzz_datadir.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char base_dir[256];
 static struct dt_ctx *ctx;
 static X509_STORE *trust;
 
@@ -56,20 +52,6 @@ enum {
 static struct target targets[T_COUNT];
 static X509 *root, *def, *vendor;
 
-__attribute__((noreturn)) static void die(const char *what, const struct dt_error *err)
-{
-	fprintf(stderr, "ocsp_fuzz: %s%s%s\n", what, err ? ": " : "", err ? err->msg : "");
-	abort();
-}
-
-static void cleanup(void)
-{
-	dt_close(ctx);
-	ctx = NULL;
-	if (base_dir[0])
-		dt_remove_tree(base_dir);
-}
-
 static X509 *ca_cert(const char *name)
 {
 	struct dt_error err = {0};
@@ -79,10 +61,10 @@ static X509 *ca_cert(const char *name)
 	X509 *x;
 
 	if (dt_ca_cert_der(ctx, name, &der, &len, &err) != DT_OK)
-		die("dt_ca_cert_der", &err);
+		fuzz_die_err("dt_ca_cert_der", &err);
 	p = der;
 	if (!(x = d2i_X509(NULL, &p, (long)len)) || X509_STORE_add_cert(trust, x) != 1)
-		die("a CA certificate does not load", NULL);
+		fuzz_die("a CA certificate does not load", NULL);
 	OPENSSL_free(der);
 	return x;
 }
@@ -93,12 +75,9 @@ static ASN1_INTEGER *issue(const char *id, const char *cls)
 	struct dt_error err = {0};
 	struct dt_device d;
 	char token[DT_TOKEN_BUF];
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509_REQ *r = X509_REQ_new();
-	unsigned char *csr = NULL, *der = NULL;
+	unsigned char *der = NULL;
 	const unsigned char *p;
 	size_t der_len = 0;
-	int n;
 	X509 *x;
 	ASN1_INTEGER *sn;
 
@@ -106,21 +85,14 @@ static ASN1_INTEGER *issue(const char *id, const char *cls)
 	snprintf(d.id, sizeof(d.id), "%s", id);
 	snprintf(d.class_name, sizeof(d.class_name), "%s", cls);
 	if (dt_device_add(ctx, &d, token, &err) != DT_OK)
-		die("dt_device_add", &err);
-	if (!k || !r || X509_REQ_set_pubkey(r, k) != 1 || X509_REQ_sign(r, k, EVP_sha256()) <= 0 ||
-	    (n = i2d_X509_REQ(r, &csr)) <= 0)
-		die("cannot make a CSR", NULL);
-	if (dt_cert_issue(ctx, id, csr, (size_t)n, NULL, &der, &der_len, NULL, &err) != DT_OK)
-		die("dt_cert_issue", &err);
+		fuzz_die_err("dt_device_add", &err);
+	fuzz_issue(id, &der, &der_len, NULL);
 	p = der;
 	if (!(x = d2i_X509(NULL, &p, (long)der_len)) ||
 	    !(sn = ASN1_INTEGER_dup(X509_get0_serialNumber(x))))
-		die("the issued certificate does not parse", NULL);
+		fuzz_die("the issued certificate does not parse", NULL);
 	X509_free(x);
 	OPENSSL_free(der);
-	OPENSSL_free(csr);
-	X509_REQ_free(r);
-	EVP_PKEY_free(k);
 	return sn;
 }
 
@@ -133,38 +105,20 @@ static void add_class(const char *name, const char *ca)
 	snprintf(cl.name, sizeof(cl.name), "%s", name);
 	snprintf(cl.ca, sizeof(cl.ca), "%s", ca);
 	if (dt_class_add(ctx, &cl, &err) != DT_OK)
-		die("dt_class_add", &err);
+		fuzz_die_err("dt_class_add", &err);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct dt_init_opts io = {0};
-	struct dt_open_opts oo = {0};
 	struct dt_error err = {0};
-	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-	char data_dir[300];
 
 	(void)argc;
 	(void)argv;
-	setenv("DEVTRUST_PASSPHRASE", "fuzz-only-passphrase", 1);
-	snprintf(base_dir, sizeof(base_dir), "%s/devtrust-ocsp-fuzz.XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(base_dir))
-		die("mkdtemp", NULL);
-	atexit(cleanup);
-	snprintf(data_dir, sizeof(data_dir), "%s/data", base_dir);
-	io.data_dir = data_dir;
-	io.org = "fuzz";
-	io.actor = "fuzz";
-	if (dt_init(&io, &err) != DT_OK)
-		die("dt_init", &err);
-	oo.data_dir = data_dir;
-	oo.actor = "fuzz";
-	if (dt_open(&oo, &ctx, &err) != DT_OK)
-		die("dt_open", &err);
+	fuzz_datadir_init("ocsp", &ctx);
 	if (!(trust = X509_STORE_new()))
-		die("X509_STORE_new", NULL);
+		fuzz_die("X509_STORE_new", NULL);
 	if (dt_ca_add(ctx, "vendor", &err) != DT_OK)
-		die("dt_ca_add", &err);
+		fuzz_die_err("dt_ca_add", &err);
 	add_class("pump", "default");
 	add_class("infusion", "vendor");
 	root = ca_cert("root");
@@ -189,7 +143,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (dt_device_transition(ctx, "lost", DT_TR_COMPROMISED, "fuzz", NULL, &err) != DT_OK ||
 	    dt_device_transition(ctx, "held", DT_TR_SUSPEND, "fuzz", NULL, &err) != DT_OK ||
 	    dt_ca_revoke(ctx, "vendor", DT_REASON_KEY_COMPROMISE, &err) != DT_OK)
-		die("setting up the statuses", &err);
+		fuzz_die_err("setting up the statuses", &err);
 	return 0;
 }
 
@@ -212,54 +166,55 @@ static void check(const unsigned char *in, size_t len, OCSP_REQUEST *req, enum e
 	int n;
 
 	if (dt_ocsp_respond(ctx, in, len, &r, &err) != DT_OK)
-		die("dt_ocsp_respond failed", &err);
+		fuzz_die_err("dt_ocsp_respond failed", &err);
 	p = r.der;
 	if (!r.der || !(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)r.len)) || p != r.der + r.len)
-		die("the response is not one whole DER OCSPResponse", NULL);
+		fuzz_die("the response is not one whole DER OCSPResponse", NULL);
 	if (OCSP_response_status(resp) != r.status)
-		die("the result's status is not the response's", NULL);
+		fuzz_die("the result's status is not the response's", NULL);
 	bs = OCSP_response_get1_basic(resp);
 	if (r.status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
 		if ((r.status != OCSP_RESPONSE_STATUS_MALFORMEDREQUEST &&
 		     r.status != OCSP_RESPONSE_STATUS_UNAUTHORIZED) ||
 		    bs || r.cacheable || r.why[0] == '\0')
-			die("a refusal that is not malformedRequest/unauthorized with a reason, "
+			fuzz_die(
+			    "a refusal that is not malformedRequest/unauthorized with a reason, "
 			    "or that carries a body",
 			    NULL);
 		if (expect == EXPECT_TARGETS && r.status == OCSP_RESPONSE_STATUS_UNAUTHORIZED) {
 			fprintf(stderr, "ocsp_fuzz: %s\n", r.why);
-			die("unauthorized for CertIDs that all name one of our CAs", NULL);
+			fuzz_die("unauthorized for CertIDs that all name one of our CAs", NULL);
 		}
 		goto out;
 	}
 	if (!req)
-		die("answered a request OpenSSL cannot parse", NULL);
+		fuzz_die("answered a request OpenSSL cannot parse", NULL);
 	if (expect == EXPECT_MIXED)
-		die("one responder answered for CertIDs of several CAs", NULL);
+		fuzz_die("one responder answered for CertIDs of several CAs", NULL);
 	if (!bs || OCSP_basic_verify(bs, NULL, trust, 0) != 1)
-		die("OCSP_basic_verify refuses a successful response", NULL);
+		fuzz_die("OCSP_basic_verify refuses a successful response", NULL);
 	n = OCSP_request_onereq_count(req);
 	if (OCSP_resp_count(bs) != n || r.count != n)
-		die("not one SingleResponse per CertID", NULL);
+		fuzz_die("not one SingleResponse per CertID", NULL);
 	for (int i = 0; i < n; i++) {
 		OCSP_CERTID *id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, i));
 		int status = -1, reason = -1;
 
 		if (OCSP_resp_find_status(bs, id, &status, &reason, NULL, NULL, NULL) != 1)
-			die("a CertID of the request is not answered", NULL);
+			fuzz_die("a CertID of the request is not answered", NULL);
 		if (expect == EXPECT_TARGETS &&
 		    (status != targets[tgt[i]].status || reason != targets[tgt[i]].reason)) {
 			fprintf(stderr, "ocsp_fuzz: target %d: status %d reason %d\n", tgt[i],
 				status, reason);
-			die("the status is not what the store holds", NULL);
+			fuzz_die("the status is not what the store holds", NULL);
 		}
 	}
 	n = OCSP_check_nonce(req, bs);
 	if (r.has_nonce ? n != 1 : n != 2)
-		die("the nonce is not echoed exactly when sent", NULL);
+		fuzz_die("the nonce is not echoed exactly when sent", NULL);
 	if (r.cacheable != !r.has_nonce || r.next_update <= r.this_update ||
 	    r.refresh_at <= r.this_update || r.refresh_at >= r.next_update)
-		die("cacheable or the update times are wrong", NULL);
+		fuzz_die("cacheable or the update times are wrong", NULL);
 out:
 	OCSP_BASICRESP_free(bs);
 	OCSP_RESPONSE_free(resp);

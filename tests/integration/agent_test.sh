@@ -346,7 +346,11 @@ EOF
 FAKE_PORT=$(free_port "$HTTPS_PORT" "$HTTP_PORT")
 python3 "$R/fake_est.py" "$FAKE_PORT" "$R/tls.pem" "$R/tls.key" "$R/cacerts.b64" 2>"$R/fake.log" &
 BG_PIDS="$BG_PIDS $!"
-poll_ms 5000 curl -sf --cacert "$ROOT" "https://127.0.0.1:$FAKE_PORT/.well-known/est/pump/cacerts" >/dev/null
+# Python and its ssl module start slowly on a loaded machine: the daemon must not
+# begin (and back off) before this server answers.
+check "a stand-in EST server with a rolled-over chain answers cacerts" \
+	poll_ms 30000 curl -sf -o /dev/null --cacert "$ROOT" \
+	"https://127.0.0.1:$FAKE_PORT/.well-known/est/pump/cacerts"
 token_conf c1 pump "reload-hook=echo \"\$DEVTRUST_AGENT_EVENT\" >>$W/c1.hooks"
 ag c1 enroll >/dev/null 2>&1
 : >"$W/c1.hooks"

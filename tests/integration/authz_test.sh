@@ -108,11 +108,7 @@ pid $NG/nginx.pid;
 events { worker_connections 256; }
 http {
 	access_log $NG/access.log;
-	client_body_temp_path $NG/tmp/body;
-	proxy_temp_path $NG/tmp/proxy;
-	fastcgi_temp_path $NG/tmp/fastcgi;
-	uwsgi_temp_path $NG/tmp/uwsgi;
-	scgi_temp_path $NG/tmp/scgi;
+$(nginx_temp_paths "$NG")
 	upstream devtrust {
 		server 127.0.0.1:$HTTPS_PORT;
 		keepalive 8;

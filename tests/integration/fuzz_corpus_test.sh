@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 BUILD=${BUILD:-build}
 LIB="$BUILD/libdevtrust.a"
-TARGETS="csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api"
+TARGETS="csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api keyd"
 
 CC_FUZZ=${CC:-cc}
 SAN=""
@@ -32,10 +32,13 @@ for t in $TARGETS; do
 		fail "fuzz-corpus $t: no seed corpus in tests/data/fuzz/$t"
 		continue
 	fi
+	# The harnesses on a real data dir share its setup and reset.
+	src="tests/fuzz/${t}_fuzz.c"
+	grep -q '"fuzz_datadir.h"' "$src" && src="$src tests/fuzz/fuzz_datadir.c"
 	# shellcheck disable=SC2046,SC2086 # flag lists split on purpose
 	if ! $CC_FUZZ -std=c11 -D_DEFAULT_SOURCE -g -O1 -Iinclude -Isrc \
 		$(pkg-config --cflags openssl sqlite3 jansson) $SAN -o "$bin" \
-		"tests/fuzz/${t}_fuzz.c" tests/fuzz/driver.c "$lib" $libs >"$WORK/$t.build" 2>&1; then
+		$src tests/fuzz/driver.c "$lib" $libs >"$WORK/$t.build" 2>&1; then
 		fail "fuzz-corpus $t: harness does not build: $(head -c 300 "$WORK/$t.build")"
 		continue
 	fi

@@ -325,6 +325,15 @@ nginx_start() {
 	BG_PIDS="$BG_PIDS $NGINX_PID"
 }
 
+# nginx_temp_paths DIR: the http{} lines that keep nginx's temp files under DIR/tmp
+# (a private prefix: nothing under /var/lib/nginx is needed or touched).
+nginx_temp_paths() {
+	local t
+	for t in client_body proxy fastcgi uwsgi scgi; do
+		printf '\t%s_temp_path %s/tmp/%s;\n' "$t" "$1" "${t#client_}"
+	done
+}
+
 # nginx_stop: SIGQUIT (a graceful stop), SIGKILL after 5 s; returns nginx's exit status.
 nginx_stop() {
 	kill -QUIT "$NGINX_PID" 2>/dev/null
