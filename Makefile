@@ -1,7 +1,7 @@
 # devtrust: GNU Make with pkg-config. `make help` lists the targets.
 CC ?= cc
 BUILD ?= build
-PKGS := openssl sqlite3 jansson libevent libevent_openssl libevent_pthreads
+PKGS := openssl sqlite3 jansson libevent libevent_openssl libevent_pthreads libseccomp
 DEPS_OK := $(BUILD)/.deps-ok
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wvla

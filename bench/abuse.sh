@@ -42,16 +42,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		[ "$p" != "${1:-}" ] && port_free "$p" && { echo "$p"; return; }
-	done
-	echo "abuse: no free port" >&2
-	exit 1
-}
+BENCH_NAME=abuse
+. bench/lib.sh
 # A limit of src/http/http.h, so that "just above the limit" follows the source.
 limit() { sed -n "s/^#define $1 (*\\([0-9]*\\) *\\* *\\([0-9]*\\))*\$/\\1 \\2/p; s/^#define $1 \\([0-9]*\\)\$/\\1 1/p" src/http/http.h | awk '{ print $1 * $2 }'; }
 MAX_BODY=$(limit HTTP_MAX_BODY) MAX_BODY_HARD=$(limit HTTP_MAX_BODY_HARD)
@@ -59,7 +51,7 @@ MAX_HEADERS=$(limit HTTP_MAX_HEADERS) MAX_CONNS=$(limit HTTP_MAX_CONNECTIONS)
 [ -n "$MAX_BODY" ] && [ -n "$MAX_BODY_HARD" ] && [ -n "$MAX_HEADERS" ] ||
 	{ echo "abuse: cannot read the limits of src/http/http.h" >&2; exit 1; }
 
-P_HTTPS=$(pick_port) P_HTTP=$(pick_port "$P_HTTPS")
+P_HTTPS=$(pick_port) P_HTTP=$(pick_port 0 "$P_HTTPS")
 CLASS=abuse-p256
 # One EST enrollment a second for the whole run, and some to spare.
 EST_N=${ABUSE_EST_N:-600}
@@ -89,15 +81,7 @@ echo "abuse: setup in $(($(date +%s) - t0)) s: $EST_N devices with tokens and CS
 	"src/http/http.h: body $MAX_BODY (hard $MAX_BODY_HARD), headers $MAX_HEADERS, connections $MAX_CONNS"
 
 : >"$LOG"
-"$BIN" --data "$DATA" serve --listen "127.0.0.1:$P_HTTPS" --listen-http "127.0.0.1:$P_HTTP" \
-	"${SERVE_EXTRA[@]}" 2>>"$LOG" &
-SERVE_PID=$!
-for _ in $(seq 300); do
-	curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$P_HTTP/healthz" && break
-	kill -0 "$SERVE_PID" 2>/dev/null || { echo "abuse: serve exited: $(tail -3 "$LOG")" >&2; exit 1; }
-	sleep 0.1
-done
-grep -q "\"https\":\"127.0.0.1:$P_HTTPS\"" "$LOG" || { echo "abuse: serve not up: $(tail -3 "$LOG")" >&2; exit 1; }
+serve_up "$BIN" "$DATA" "$P_HTTPS" "$P_HTTP" "$LOG" "${SERVE_EXTRA[@]}"
 echo "abuse: devtrust serve (pid $SERVE_PID) ${SERVE_ARGS:-} on https :$P_HTTPS, http :$P_HTTP;" \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; ulimit -n $(ulimit -n)"
 
@@ -111,8 +95,10 @@ h1=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$P_HT
 h2=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$WORK/root.pem" \
 	"https://127.0.0.1:$P_HTTPS/healthz" || true)
 m=$(curl -s --max-time 5 --cacert "$WORK/root.pem" "https://127.0.0.1:$P_HTTPS/metrics" |
-	grep -E '^devtrust_http_(request_timeouts|idle_reused)_total ' | tr '\n' ' ' || true)
+	grep -E '^devtrust_(http_(request_timeouts|idle_reused|connections_refused)_total|http_connections_open_max|memory_trims_total) ' |
+	tr '\n' ' ' || true)
 echo "after the run: /healthz $h1 (plain), $h2 (TLS); VmHWM $(awk '/^VmHWM/ { printf "%.1f MB", $2 / 1024 }' "/proc/$SERVE_PID/status"); $m"
+grep '"event":"memory-trimmed"' "$LOG" | sed 's/^/memory given back: /' || true
 kill -TERM "$SERVE_PID"
 src=0
 wait "$SERVE_PID" || src=$?

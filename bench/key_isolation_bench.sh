@@ -35,15 +35,8 @@ trap cleanup EXIT
 TCK=$(getconf CLK_TCK)
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ticks() { [ -r "/proc/$1/stat" ] && awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" || echo 0; }
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		port_free "$p" && { echo "$p"; return; }
-	done
-	exit 1
-}
+BENCH_NAME=key_isolation_bench
+. bench/lib.sh
 stored() { sqlite3 "$DATA/devtrust.db" "SELECT count(*) FROM certs WHERE device_id LIKE 'est-%'"; }
 
 echo "key_isolation_bench: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs;" \
@@ -71,7 +64,7 @@ round() {
 	local mode=$1 args=() https http try t0 s0 t1 s1 spid before after used sent ok
 	[ "$mode" = noiso ] && args=(--no-key-isolation)
 	for try in 1 2 3 4; do # a port taken meanwhile (the machine is shared): others
-		https=$(pick_port) http=$(pick_port)
+		https=$(pick_port) http=$(pick_port 0 "$https")
 		: >"$LOG"
 		"$BIN" --data "$DATA" serve --listen "127.0.0.1:$https" --listen-http "127.0.0.1:$http" \
 			"${args[@]}" 2>>"$LOG" &

@@ -43,7 +43,7 @@ else
 fi
 
 CFLAGS=(-std=c11 -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra -Iinclude -Isrc)
-read -r -a PKG_LIBS <<<"$(pkg-config --libs openssl sqlite3 jansson)"
+read -r -a PKG_LIBS <<<"$(pkg-config --libs openssl sqlite3 jansson libseccomp)"
 LIBS=("$LIB" "${PKG_LIBS[@]}" -lpthread)
 start=$(date +%s)
 

@@ -75,21 +75,9 @@ fmt() { awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else printf "%.0f\n", v 
 # wrk's latency figures (123.45us, 6.78ms, 1.02s) in ms
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f\n", n }'; }
 
-# A port nothing listens on (the cores are shared with other agents' servers).
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-	local p want=${1:-0}
-	if [ "$want" != 0 ] && port_free "$want"; then
-		echo "$want"
-		return
-	fi
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		port_free "$p" && { echo "$p"; return; }
-	done
-	echo "serve_bench: no free port" >&2
-	exit 1
-}
+# Ports nothing listens on (the cores are shared with other agents' servers).
+BENCH_NAME=serve_bench
+. bench/lib.sh
 # devtrust listens with SO_REUSEPORT: a second server on the same port would
 # silently take a share of the connections. Refuse to measure if one does.
 only_ours() { # pid port...
@@ -207,7 +195,7 @@ echo "setup: $EST_N devices with tokens and CSRs in $((t_setup / 1000)).$((t_set
 	"(store $(du -m "$DATA/devtrust.db" | cut -f1) MB)"
 
 # ---------------------------------------------------------------- server up
-P_HTTPS=$(pick_port) P_HTTP=$(pick_port)
+P_HTTPS=$(pick_port) P_HTTP=$(pick_port 0 "$P_HTTPS")
 start_devtrust "$P_HTTPS" "$P_HTTP"
 MAIN_PID=$DT_PID MAIN_START_MS=$DT_START_MS
 sleep 1

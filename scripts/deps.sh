@@ -3,7 +3,7 @@
 # missing, so `make` stays fast and offline once a machine is set up.
 # Usage: scripts/deps.sh [build|test|bench]
 set -eu
-need_build="build-essential pkg-config libssl-dev openssl libsqlite3-dev sqlite3 libjansson-dev libevent-dev libcurl4-openssl-dev"
+need_build="build-essential pkg-config libssl-dev openssl libsqlite3-dev sqlite3 libjansson-dev libevent-dev libcurl4-openssl-dev libseccomp-dev"
 need_test="libcmocka-dev gnutls-bin clang clang-format cppcheck libclang-rt-14-dev nginx-light curl python3 python3-jsonschema iproute2 faketime mosquitto mosquitto-clients freeradius eapoltest chromium"
 need_bench="wrk golang-cfssl"
 case "${1:-build}" in

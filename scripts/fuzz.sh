@@ -59,11 +59,7 @@ make --no-print-directory BUILD=$BUILD CC=clang \
 	cat "$BUILD/logs/make.log" >&2
 	exit 1
 }
-LIBS="$(pkg-config --libs openssl sqlite3 jansson) -lpthread"
-# The agent's harnesses link its own library (OpenSSL and libcurl only).
-AGENT_LIBS="$(pkg-config --libs openssl libcurl)"
-# The API parses its query strings with libevent's.
-API_LIBS="$LIBS $(pkg-config --libs libevent)"
+. tests/fuzz/libs.sh
 
 for t in $TARGETS; do
 	lib="$BUILD/libdevtrust.a" libs=$LIBS

@@ -81,6 +81,15 @@ void keyd_signer_free(struct keyd_signer *sg);
  * closed (end of stream, a short or malformed frame, an answer that cannot be written). */
 int keyd_serve(struct keyd_signer *sg, int fd);
 
+/* ---- The signer's confinement (keyd_sandbox.c) ---- */
+/* Drops every capability, sets the signer's resource limits (no core, no new process,
+ * small files) and installs its seccomp filter: from then on a system call it does not
+ * need kills the process (SIGSYS). Called once the signer has loaded what it needs,
+ * before its first request. */
+DT_MUST_USE dt_code keyd_confine(struct dt_error *err);
+/* 1 in a sanitizer build, whose filter also lets the sanitizer's runtime work. */
+int keyd_sanitized(void);
+
 /* ---- The server's side (keyd_client.c); struct ca_keyd is declared in ca.h ---- */
 /* Frees a stopped keyd (ca_keyring_free). */
 void keyd_free(struct ca_keyd *k);

@@ -4,12 +4,15 @@
  * the CA keys, and signs only what a CA may sign: certificates that are no
  * CA and CRLs, under the CA's own name and within its validity; a CA
  * certificate only for a key it generated itself for that new CA, once. It
- * opens no socket and reads nothing but its requests and DATA/keys.
+ * opens no socket and reads nothing but its requests and DATA/keys; its seccomp
+ * filter (keyd_sandbox.c) kills it if it tries anything else.
  */
 #define _GNU_SOURCE /* close_range */
 #include <errno.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
@@ -685,8 +688,8 @@ void keyd_signer_free(struct keyd_signer *sg)
 	free(sg);
 }
 
-/* Before anything else: nothing of this process can be read by the server (same user),
- * dumped to disk, or reach the network. */
+/* Before anything else: nothing of this process can be read by the server (same user)
+ * or dumped to disk; keyd_confine (keyd_sandbox.c) then closes the rest. */
 static int harden(int nconns)
 {
 	struct rlimit none = {0, 0};
@@ -707,10 +710,22 @@ static int harden(int nconns)
 	return 0;
 }
 
+/* What OpenSSL would otherwise load on first use, under the filter: its configuration
+ * (and any provider it names) and the random generator's seed. */
+static dt_code load_openssl(struct dt_error *err)
+{
+	unsigned char b;
+
+	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 || RAND_bytes(&b, 1) != 1)
+		return dt_fail(err, DT_ERR_CRYPTO, "cannot initialise OpenSSL");
+	return DT_OK;
+}
+
 int ca_keyd_main(const char *data_dir, const char *passphrase_file, int nconns)
 {
 	struct pollfd pfd[KEYD_CONNS];
 	struct keyd_signer *sg = NULL;
+	struct dt_error err;
 	int open, rc = 0;
 
 	if (nconns < 1 || nconns > KEYD_CONNS || harden(nconns) != 0) {
@@ -721,6 +736,13 @@ int ca_keyd_main(const char *data_dir, const char *passphrase_file, int nconns)
 	}
 	if (!(sg = keyd_signer_new(data_dir, passphrase_file)))
 		return 1;
+	/* A signer that cannot confine itself does not serve: the server retries, logs its
+	 * exits, and fails to start if the first one fails. */
+	if (load_openssl(&err) != DT_OK || keyd_confine(&err) != DT_OK) {
+		fprintf(stderr, "{\"event\":\"signer-refused\",\"error\":\"%s\"}\n", err.msg);
+		keyd_signer_free(sg);
+		return 2;
+	}
 	for (int i = 0; i < nconns; i++)
 		pfd[i] = (struct pollfd){3 + i, POLLIN, 0};
 	/* One request at a time; the signer ends when the server closes every connection. */

@@ -381,11 +381,11 @@ dt_code keyd_unlock(struct ca_keyd *k, const char *key_file, const unsigned char
 }
 
 /*
- * OpenSSL encodes a certificate or CRL only once it is signed (an unsigned one has
- * empty algorithm identifiers), and has no setter for them. So what goes to the
- * signer carries a signature by a throwaway key on the CA's curve, made once: the
- * signer replaces it, and the algorithm identifiers it writes are the same, so the
- * to-be-signed part that comes back must be ours byte for byte.
+ * OpenSSL has no setter for a CRL's algorithm identifiers (an unsigned one has empty
+ * ones). So a CRL that goes to the signer carries a signature by a throwaway key on
+ * the CA's curve, made once: the signer replaces it, and the algorithm identifiers it
+ * writes are the same, so the to-be-signed part that comes back must be ours byte for
+ * byte. Certificates do not need it (sig_algs).
  */
 static dt_code placeholder(struct ca_keyd *k, const EVP_PKEY *ca_pub, EVP_PKEY **out,
 			   struct dt_error *err)
@@ -415,16 +415,21 @@ static dt_code placeholder(struct ca_keyd *k, const EVP_PKEY *ca_pub, EVP_PKEY *
 
 /*
  * OpenSSL has no setter for the signature value of a certificate or CRL (X509_REQ has
- * X509_REQ_set0_signature). The placeholder signature set both algorithm identifiers
- * to what the CA's key writes, so the signer's value replaces the placeholder's in
- * place, and the caller's X509_verify checks it over our own to-be-signed part.
+ * X509_REQ_set0_signature). Both algorithm identifiers are already what the CA's key
+ * writes (sig_algs, or the CRL's placeholder signature), so the signer's value goes
+ * into the object's own bit string, and the caller's X509_verify checks it over our
+ * own to-be-signed part.
  */
 static dt_code put_signature(const ASN1_BIT_STRING *sig, const struct keyd_frame *r,
 			     struct dt_error *err)
 {
-	if (!sig || r->h.len[0] == 0 || r->h.len[0] > KEYD_MAX_CERT ||
-	    ASN1_BIT_STRING_set((ASN1_BIT_STRING *)sig, r->a, (int)r->h.len[0]) != 1)
+	ASN1_BIT_STRING *bits = (ASN1_BIT_STRING *)sig;
+
+	if (!bits || r->h.len[0] == 0 || r->h.len[0] > KEYD_MAX_CERT ||
+	    ASN1_BIT_STRING_set(bits, r->a, (int)r->h.len[0]) != 1)
 		return dt_fail(err, DT_ERR_CRYPTO, "the key signer returned no signature");
+	/* Whole octets, no unused bits (as ASN1_item_sign_ctx sets them). */
+	bits->flags = (bits->flags & ~0x07L) | ASN1_STRING_FLAG_BITS_LEFT;
 	return DT_OK;
 }
 
@@ -446,19 +451,43 @@ static dt_code take_signature(X509 *x, const struct keyd_frame *r, EVP_PKEY *pub
 	return DT_OK;
 }
 
-/* Placeholder-signs *x with the curve of pub and encodes it for the signer: the whole
- * certificate (self-signed CAs), or its to-be-signed part (tbs). */
-static dt_code cert_for_signer(struct ca_keyd *k, X509 *x, EVP_PKEY *pub, int tbs,
-			       unsigned char **der, int *len, struct dt_error *err)
+/*
+ * Sets both signature algorithm identifiers of x to the one the CA key pub signs with,
+ * as X509_sign would (ECDSA: no parameters, RFC 5758 section 3.2), so x encodes before
+ * it is signed. OpenSSL 3.0 has no setter for them; X509_get0_tbs_sigalg and
+ * X509_get0_signature give the objects of x itself, which ASN1_item_sign_ctx sets
+ * the same way. Before this, x was signed by a throwaway key: 27 us per certificate.
+ */
+static dt_code sig_algs(X509 *x, const EVP_PKEY *pub, struct dt_error *err)
 {
-	EVP_PKEY *ph = NULL;
+	const X509_ALGOR *outer = NULL;
+	int nid = NID_undef;
+
+	if (EVP_PKEY_get_base_id(pub) != EVP_PKEY_EC ||
+	    !OBJ_find_sigid_by_algs(&nid, EVP_MD_get_type(ca_key_digest(pub)), EVP_PKEY_EC))
+		return dt_fail(err, DT_ERR_INTERNAL,
+			       "key isolation signs with P-256 and P-384 CA keys only");
+	X509_get0_signature(NULL, &outer, x);
+	if (!X509_ALGOR_set0((X509_ALGOR *)X509_get0_tbs_sigalg(x), OBJ_nid2obj(nid), V_ASN1_UNDEF,
+			     NULL) ||
+	    !X509_ALGOR_set0((X509_ALGOR *)outer, OBJ_nid2obj(nid), V_ASN1_UNDEF, NULL))
+		return dt_fail(err, DT_ERR_CRYPTO,
+			       "cannot set a certificate's signature algorithm");
+	return DT_OK;
+}
+
+/* Encodes *x for the signer, with the algorithm identifiers of pub: the whole
+ * certificate (self-signed CAs, with an empty signature), or its to-be-signed part
+ * (tbs). */
+static dt_code cert_for_signer(X509 *x, EVP_PKEY *pub, int tbs, unsigned char **der, int *len,
+			       struct dt_error *err)
+{
 	dt_code rc;
 
 	*der = NULL;
-	if ((rc = placeholder(k, pub, &ph, err)) != DT_OK)
+	if ((rc = sig_algs(x, pub, err)) != DT_OK)
 		return rc;
-	if (X509_sign(x, ph, ca_key_digest(pub)) <= 0 ||
-	    (*len = tbs ? i2d_re_X509_tbs(x, der) : i2d_X509(x, der)) <= 0 ||
+	if ((*len = tbs ? i2d_re_X509_tbs(x, der) : i2d_X509(x, der)) <= 0 ||
 	    *len > KEYD_MAX_CERT) {
 		ERR_clear_error();
 		return dt_fail(err, DT_ERR_CRYPTO,
@@ -477,7 +506,7 @@ dt_code keyd_sign_cert(struct ca_keyd *k, const char *key_file, const X509 *ca,
 	dt_code rc;
 
 	memset(&r, 0, sizeof(r));
-	if ((rc = cert_for_signer(k, *x, pub, 1, &der, &n, err)) == DT_OK &&
+	if ((rc = cert_for_signer(*x, pub, 1, &der, &n, err)) == DT_OK &&
 	    (rc = call(k, KEYD_SIGN_CERT, key_file, ca_der, ca_len, der, (size_t)n, 1, &r, err)) ==
 		DT_OK)
 		rc = take_signature(*x, &r, pub, err);
@@ -570,7 +599,7 @@ dt_code keyd_sign_self(struct ca_keyd *k, EVP_PKEY *pub, X509 **x, struct dt_err
 	dt_code rc;
 
 	memset(&r, 0, sizeof(r));
-	if ((rc = cert_for_signer(k, *x, pub, 0, &der, &n, err)) == DT_OK &&
+	if ((rc = cert_for_signer(*x, pub, 0, &der, &n, err)) == DT_OK &&
 	    (rc = call(k, KEYD_SIGN_SELF, NULL, NULL, 0, der, (size_t)n, 0, &r, err)) == DT_OK)
 		rc = take_signature(*x, &r, pub, err);
 	OPENSSL_free(der);

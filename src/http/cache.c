@@ -83,18 +83,85 @@ static int64_t asn1_time(const ASN1_TIME *t)
 	return t && ASN1_TIME_to_tm(t, &tm) == 1 ? (int64_t)timegm(&tm) : 0;
 }
 
-static void ocsp_clear_locked(struct http_cache *c)
+static void ocsp_entry_free(struct ocsp_entry *e)
+{
+	if (e) {
+		OPENSSL_free(e->der);
+		free(e);
+	}
+}
+
+static void ocsp_free_buckets(struct ocsp_entry **buckets)
 {
 	for (size_t i = 0; i < OCSP_BUCKETS; i++) {
-		struct ocsp_entry *e = c->buckets[i], *next;
+		struct ocsp_entry *e = buckets[i], *next;
 		for (; e; e = next) {
 			next = e->next;
-			OPENSSL_free(e->der);
-			free(e);
+			ocsp_entry_free(e);
 		}
-		c->buckets[i] = NULL;
+		buckets[i] = NULL;
 	}
-	c->ocsp_count = 0;
+}
+
+/* The count and its gauge in /metrics; under the write lock. */
+static void ocsp_count_set(struct http_cache *c, size_t n)
+{
+	c->ocsp_count = n;
+	atomic_store(&c->srv->metrics.ocsp_cached, (unsigned long long)c->ocsp_count);
+}
+
+static void ocsp_clear_locked(struct http_cache *c)
+{
+	ocsp_free_buckets(c->buckets);
+	ocsp_count_set(c, 0);
+}
+
+/* After a status change every cached answer is stale (its generation is past): the
+ * watcher empties the table in one swap under the lock and frees the old entries
+ * outside it, so stale answers never pile up however often statuses change. */
+static void ocsp_drop_stale(struct http_cache *c)
+{
+	struct ocsp_entry **fresh = calloc(OCSP_BUCKETS, sizeof(*fresh)), **old;
+
+	if (!fresh)
+		return; /* they stay until an insert in their bucket or the cap drops them */
+	pthread_rwlock_wrlock(&c->ocsp_lock);
+	old = c->buckets;
+	c->buckets = fresh;
+	ocsp_count_set(c, 0);
+	pthread_rwlock_unlock(&c->ocsp_lock);
+	ocsp_free_buckets(old);
+	free(old);
+}
+
+/* Puts NE into bucket B, first dropping from it what can never hit again: an answer to
+ * the same request, one of an older generation (the generation only grows) and one past
+ * its refresh time. So the table holds at most one answer per request asked since the
+ * last status change, whatever the rate of changes. An answer made before the latest
+ * change is not kept: it is handed back (NULL once kept) for the caller to free. */
+static struct ocsp_entry *ocsp_insert_locked(struct http_cache *c, size_t b, struct ocsp_entry *ne,
+					     int64_t now)
+{
+	unsigned long gen = atomic_load(&c->gen);
+	struct ocsp_entry **pp = &c->buckets[b], *e;
+
+	while ((e = *pp)) {
+		if (e->gen != gen || now >= e->refresh_at || memcmp(e->key, ne->key, 32) == 0) {
+			*pp = e->next;
+			ocsp_entry_free(e);
+			ocsp_count_set(c, c->ocsp_count - 1);
+		} else {
+			pp = &e->next;
+		}
+	}
+	if (ne->gen != gen)
+		return ne;
+	if (c->ocsp_count >= OCSP_CACHE_MAX)
+		ocsp_clear_locked(c);
+	ne->next = c->buckets[b];
+	c->buckets[b] = ne;
+	ocsp_count_set(c, c->ocsp_count + 1);
+	return NULL;
 }
 
 static void send_ocsp(struct http_req *r, const unsigned char *der, size_t len, int cacheable,
@@ -174,12 +241,9 @@ void http_serve_ocsp(struct http_req *r, const unsigned char *der, size_t len)
 		res.der = NULL;
 		send_ocsp(r, ne->der, ne->len, 1, ne->this_update, ne->next_update, ne->etag);
 		pthread_rwlock_wrlock(&c->ocsp_lock);
-		if (c->ocsp_count >= OCSP_CACHE_MAX)
-			ocsp_clear_locked(c);
-		ne->next = c->buckets[b];
-		c->buckets[b] = ne;
-		c->ocsp_count++;
+		ne = ocsp_insert_locked(c, b, ne, now);
 		pthread_rwlock_unlock(&c->ocsp_lock);
+		ocsp_entry_free(ne);
 	} else {
 		send_ocsp(r, res.der, res.len, 0, 0, 0, NULL);
 	}
@@ -471,8 +535,10 @@ static void *watcher_main(void *arg)
 		if (store_read(c->srv->ctx->store, scan_job, &s, &err) == DT_OK) {
 			c->last_seq = s.last;
 			switch_signers(c, &s);
-			if (s.dirty)
+			if (s.dirty) {
 				atomic_fetch_add(&c->gen, 1);
+				ocsp_drop_stale(c);
+			}
 			refresh_crls(c, s.dirty);
 			if (s.ca_changed)
 				c->renew_next = 0;

@@ -2,9 +2,10 @@
  * The connections of a worker, tracked from the bufferevent each one gets at
  * accept: a deadline for every request to arrive whole (libevent 2.1's evhttp
  * has only an idle timeout, which a client trickling a byte every few
- * seconds never trips), the count behind the connection cap, the keep-alive
+ * seconds never trips), the hard connection cap (a slot in the server-wide
+ * count taken at accept, or the connection refused), the keep-alive
  * connections a new one may replace at the cap, and what the drain waits
- * for. Everything here runs on the worker's own thread.
+ * for. Everything here runs on the worker's own thread, but the count.
  */
 #include <event2/buffer.h>
 #include <stdint.h>
@@ -24,7 +25,7 @@ enum conn_state {
 	CONN_READING, /* a request is arriving: the deadline runs */
 	CONN_BUSY,    /* the request is with a handler until its reply */
 	CONN_IDLE,    /* replied; the next request starts with its first byte */
-	CONN_CLOSED,  /* closed by us at the cap, or being freed: off the idle list */
+	CONN_CLOSED,  /* being freed: off the idle list */
 };
 
 struct http_conn {
@@ -42,6 +43,35 @@ struct http_conn {
 	/* The worker's idle list (state CONN_IDLE), idle longest first. */
 	struct http_conn *idle_prev, *idle_next;
 };
+
+/* A connection refused at the cap, until the next turn of the loop closes it. */
+struct http_refused {
+	struct bufferevent *bev;
+	struct http_refused *next;
+};
+
+static void raise_peak(atomic_int *peak, int n)
+{
+	int p = atomic_load(peak);
+
+	while (p < n && !atomic_compare_exchange_weak(peak, &p, n))
+		;
+}
+
+/* A slot under the cap, or 0: compare-and-swap, so that the workers together
+ * never hold more than conns_cap, not even for an instant. */
+static int take_slot(struct http_server *srv)
+{
+	int n = atomic_load(&srv->conns_open);
+
+	do {
+		if (n >= srv->conns_cap)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&srv->conns_open, &n, n + 1));
+	raise_peak(&srv->conns_peak, n + 1);
+	raise_peak(&srv->conns_peak_since_trim, n + 1);
+	return 1;
+}
 
 static size_t bucket_of(const struct bufferevent *bev)
 {
@@ -135,6 +165,27 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 		arm(c);
 }
 
+/* The refused connections: evhttp has wrapped each one and is about to read
+ * from it; closing them now, at the highest priority, comes first. */
+static void close_refused(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_worker *w = arg;
+	struct http_refused *r;
+	void *evcon;
+
+	(void)fd;
+	(void)what;
+	while ((r = w->refused)) {
+		w->refused = r->next;
+		evcon = NULL;
+		bufferevent_getcb(r->bev, NULL, NULL, NULL, &evcon);
+		if (evcon)
+			evhttp_connection_free(evcon);
+		bufferevent_decref(r->bev);
+		free(r);
+	}
+}
+
 dt_code http_conns_init(struct http_worker *w, int request_timeout_s, struct dt_error *err)
 {
 	w->conns = NULL;
@@ -143,7 +194,11 @@ dt_code http_conns_init(struct http_worker *w, int request_timeout_s, struct dt_
 	w->request_timeout.tv_sec =
 	    request_timeout_s > 0 ? request_timeout_s : HTTP_REQUEST_TIMEOUT_S;
 	w->request_timeout.tv_usec = 0;
-	if (!(w->conn_buckets = calloc(CONN_BUCKETS, sizeof(*w->conn_buckets))))
+	w->refused = NULL;
+	if (!(w->conn_buckets = calloc(CONN_BUCKETS, sizeof(*w->conn_buckets))) ||
+	    !(w->refuse_ev = event_new(w->base, -1, 0, close_refused, w)) ||
+	    /* Before the refused connections' first read, which has the middle one. */
+	    event_priority_set(w->refuse_ev, 0) != 0)
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	return DT_OK;
 }
@@ -164,6 +219,7 @@ static void conn_free(struct http_worker *w, struct http_conn *c)
 		c->next->prev = c->prev;
 	set_state(c, CONN_CLOSED);
 	w->nconns--;
+	atomic_fetch_sub(&w->srv->conns_open, 1);
 	event_free(c->deadline);
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
 	bufferevent_decref(c->bev);
@@ -176,6 +232,11 @@ void http_conns_free(struct http_worker *w)
 		conn_free(w, w->conns);
 	free(w->conn_buckets);
 	w->conn_buckets = NULL;
+	if (w->refuse_ev) {
+		close_refused(-1, 0, w);
+		event_free(w->refuse_ev);
+		w->refuse_ev = NULL;
+	}
 }
 
 /* Between two keep-alive requests, with its reply written and nothing of the
@@ -203,8 +264,8 @@ int http_conns_reusable(struct http_worker *w)
  * nginx reuses its keep-alive connections: clients that hold connections
  * open with a request now and then would otherwise keep every later client
  * in the backlog for as long as they like (the deadline only covers a
- * request on its way in). */
-static void reuse_idle(struct http_worker *w)
+ * request on its way in). 1 when one was closed and its slot given back. */
+static int reuse_idle(struct http_worker *w)
 {
 	int tries = 0;
 	void *evcon = NULL;
@@ -214,13 +275,48 @@ static void reuse_idle(struct http_worker *w)
 		if (!reusable(c))
 			continue;
 		bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
-		set_state(c, CONN_CLOSED);
 		atomic_fetch_add(&w->srv->metrics.idle_reused, 1);
-		/* Idle: the request evhttp holds is a fresh one it waits to fill. The node
-		 * goes at the next sweep. */
+		/* Idle: the request evhttp holds is a fresh one it waits to fill. The
+		 * node goes now, so the new connection has its slot. */
 		evhttp_connection_free(evcon);
-		return;
+		conn_free(w, c);
+		return 1;
 	}
+	return 0;
+}
+
+int http_conn_admit(struct http_worker *w)
+{
+	if (take_slot(w->srv))
+		return 1;
+	/* Another worker may take the slot given back first: then this one is refused. */
+	return reuse_idle(w) && take_slot(w->srv);
+}
+
+int http_conns_full(struct http_worker *w)
+{
+	return atomic_load(&w->srv->conns_open) >= w->srv->conns_cap && !http_conns_reusable(w);
+}
+
+struct bufferevent *http_conn_refuse(struct http_worker *w, struct event_base *base)
+{
+	/* Plain on both listeners: a refused connection costs no TLS state. */
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct http_refused *r;
+
+	atomic_fetch_add(&w->srv->metrics.conns_refused, 1);
+	w->refused_unlogged++;
+	/* Out of memory: evhttp makes its own bufferevent, and the connection is served
+	 * untracked. */
+	if (!bev || !(r = calloc(1, sizeof(*r))))
+		return bev;
+	/* Ours until closed, whatever evhttp does with it meanwhile. */
+	bufferevent_incref(bev);
+	r->bev = bev;
+	r->next = w->refused;
+	w->refused = r;
+	event_active(w->refuse_ev, 0, 0);
+	return bev;
 }
 
 struct bufferevent *http_conn_track(struct http_worker *w, struct bufferevent *bev)
@@ -228,16 +324,17 @@ struct bufferevent *http_conn_track(struct http_worker *w, struct bufferevent *b
 	struct http_conn *c;
 	size_t b;
 
-	if (bev && w->nconns >= w->cap)
-		reuse_idle(w);
 	/* Out of memory: the connection is served untracked (no deadline, not counted). */
-	if (!bev || !w->conn_buckets || !(c = calloc(1, sizeof(*c))))
+	if (!bev || !w->conn_buckets || !(c = calloc(1, sizeof(*c)))) {
+		atomic_fetch_sub(&w->srv->conns_open, 1);
 		return bev;
+	}
 	if (!(c->deadline = evtimer_new(w->base, on_deadline, c)) ||
 	    !(c->input_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c))) {
 		if (c->deadline)
 			event_free(c->deadline);
 		free(c);
+		atomic_fetch_sub(&w->srv->conns_open, 1);
 		return bev;
 	}
 	c->w = w;

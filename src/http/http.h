@@ -37,13 +37,26 @@
 #define HTTP_REQUEST_TIMEOUT_MAX_S 3600
 /* How long SIGTERM waits for requests in flight before exiting anyway. */
 #define HTTP_DRAIN_S 10
-/* Open connections across all workers; at the cap a new connection takes the
- * place of the one idle longest between keep-alive requests, and with none
- * idle a worker stops accepting (new connections wait in the kernel's
- * backlog) until some close. */
+/* Open connections across all workers and both listeners, a hard cap checked
+ * at each accept: at the cap a new connection takes the place of the one idle
+ * longest between keep-alive requests; with none idle it is closed before any
+ * TLS work, and the worker stops accepting (new connections wait in the
+ * kernel's backlog) until some close. */
 #define HTTP_MAX_CONNECTIONS 8192
-/* How often a worker compares its connections with its share of the cap. */
+/* How often a worker forgets its closed connections and, below the cap,
+ * accepts again. */
 #define HTTP_CAP_CHECK_MS 100
+/* At most one connection-cap, accepting or connection-refused line a second
+ * per worker: a flood must not become a log flood. */
+#define HTTP_CAP_LOG_MS 1000
+/* Freed heap goes back to the system (malloc_trim) once the open connections
+ * have been at most a quarter of their peak, and at least HTTP_TRIM_MIN_DROP
+ * below it, for HTTP_TRIM_QUIET checks in a row (the main thread checks every
+ * HTTP_HOUSEKEEP_S); at most every HTTP_TRIM_INTERVAL_S. */
+#define HTTP_TRIM_MIN_DROP 256
+#define HTTP_TRIM_QUIET 2
+#define HTTP_TRIM_INTERVAL_S 5
+#define HTTP_HOUSEKEEP_S 1
 /* Issuance jobs waiting beyond this are refused with 503 (back-pressure). */
 #define HTTP_MAX_QUEUED 4096
 /* A change in the store shows in OCSP and CRLs within this (issue: 1 s). */
@@ -112,11 +125,14 @@ struct http_metrics {
 	atomic_ullong ocsp_served;
 	atomic_ullong ocsp_signed;
 	atomic_ullong ocsp_cache_hits;
+	atomic_ullong ocsp_cached; /* answers in the OCSP cache now (a gauge) */
 	atomic_ullong crl_generated;
 	atomic_ullong crl_gen_us_total;
 	atomic_ullong crl_gen_us_last;
 	atomic_ullong request_timeouts; /* connections closed by the request deadline */
 	atomic_ullong idle_reused;	/* idle connections closed at the cap for new ones */
+	atomic_ullong conns_refused;	/* connections closed at accept, over the cap */
+	atomic_ullong memory_trims;	/* malloc_trim calls after a flood */
 	atomic_ullong ocsp_signer_renewals;
 	atomic_ullong ocsp_signer_renewal_failures;
 };
@@ -182,9 +198,17 @@ struct http_server {
 	struct dt_verifier *verifier; /* authz.c: decisions for /authz */
 	atomic_int in_flight;
 	int64_t started;
+	/* Open connections of all workers (conn.c: taken at accept, given back when
+	 * the connection is forgotten), never above conns_cap; their peak since the
+	 * start, and since the last malloc_trim. */
+	atomic_int conns_open;
+	atomic_int conns_peak;
+	atomic_int conns_peak_since_trim;
+	int conns_cap;
 };
 
 struct http_conn;
+struct http_refused;
 
 struct http_worker {
 	struct http_server *srv;
@@ -196,8 +220,11 @@ struct http_worker {
 	struct event *stop_ev;
 	struct event *drain_ev;
 	struct event *cap_ev;
-	int cap;       /* this worker's share of HTTP_MAX_CONNECTIONS */
-	int accepting; /* listeners enabled */
+	int accepting;		      /* listeners enabled */
+	int64_t cap_log_us;	      /* last connection-cap, accepting or refused line */
+	int refused_unlogged;	      /* refused since that line */
+	struct event *refuse_ev;      /* closes the refused connections, first thing */
+	struct http_refused *refused; /* connections refused at accept, to close */
 	int64_t drain_deadline;
 	/* Its connections (conn.c), only touched on the worker's thread. */
 	struct http_conn *conns;
@@ -224,8 +251,19 @@ struct http_req {
 DT_MUST_USE dt_code http_conns_init(struct http_worker *w, int request_timeout_s,
 				    struct dt_error *err);
 void http_conns_free(struct http_worker *w);
-/* Tracks a connection's new bufferevent (from the bevcb); returns it. */
+/* At accept, before the connection's bufferevent is made: 1 when it took a slot
+ * under the cap (closing an idle keep-alive connection to make room if need
+ * be), 0 when it is over the cap and must be refused. */
+int http_conn_admit(struct http_worker *w);
+/* Whether the cap is reached with no idle connection of w to make room: w
+ * stops accepting. */
+int http_conns_full(struct http_worker *w);
+/* Tracks the new bufferevent of an admitted connection (from the bevcb) and
+ * returns it; NULL gives the slot back. */
 struct bufferevent *http_conn_track(struct http_worker *w, struct bufferevent *bev);
+/* For a refused connection: a plain bufferevent for evhttp to wrap, closed by
+ * the next turn of the loop before anything is read from it. */
+struct bufferevent *http_conn_refuse(struct http_worker *w, struct event_base *base);
 /* The request has been read whole and handed to us: its deadline stops. */
 struct http_conn *http_conn_request_read(struct http_worker *w, struct evhttp_request *req);
 /* Our reply is queued: the connection waits for its next request. */

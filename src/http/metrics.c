@@ -96,6 +96,14 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    "devtrust_ocsp_responses_signed_total %llu\n"
 	    "# TYPE devtrust_ocsp_cache_hits_total counter\n"
 	    "devtrust_ocsp_cache_hits_total %llu\n"
+	    "# HELP devtrust_ocsp_cache_entries OCSP answers held in memory: at most one "
+	    "per request asked since the last status change.\n"
+	    "# TYPE devtrust_ocsp_cache_entries gauge\n"
+	    "devtrust_ocsp_cache_entries %llu\n"
+	    "# HELP devtrust_store_memory_bytes Memory the database engine holds, page "
+	    "caches included.\n"
+	    "# TYPE devtrust_store_memory_bytes gauge\n"
+	    "devtrust_store_memory_bytes %lld\n"
 	    "# TYPE devtrust_crl_generated_total counter\n"
 	    "devtrust_crl_generated_total %llu\n"
 	    "# TYPE devtrust_crl_generation_seconds_total counter\n"
@@ -110,6 +118,24 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    "the connection cap to let a new connection in.\n"
 	    "# TYPE devtrust_http_idle_reused_total counter\n"
 	    "devtrust_http_idle_reused_total %llu\n"
+	    "# HELP devtrust_http_connections_refused_total Connections closed at accept, "
+	    "over the connection cap.\n"
+	    "# TYPE devtrust_http_connections_refused_total counter\n"
+	    "devtrust_http_connections_refused_total %llu\n"
+	    "# HELP devtrust_http_connections_open Open connections, all workers and "
+	    "listeners.\n"
+	    "# TYPE devtrust_http_connections_open gauge\n"
+	    "devtrust_http_connections_open %d\n"
+	    "# HELP devtrust_http_connections_open_max The most open at once since the "
+	    "start.\n"
+	    "# TYPE devtrust_http_connections_open_max gauge\n"
+	    "devtrust_http_connections_open_max %d\n"
+	    "# TYPE devtrust_http_connections_cap gauge\n"
+	    "devtrust_http_connections_cap %d\n"
+	    "# HELP devtrust_memory_trims_total Freed heap given back to the system after "
+	    "a flood of connections.\n"
+	    "# TYPE devtrust_memory_trims_total counter\n"
+	    "devtrust_memory_trims_total %llu\n"
 	    "# TYPE devtrust_ocsp_signer_renewals_total counter\n"
 	    "devtrust_ocsp_signer_renewals_total %llu\n"
 	    "# HELP devtrust_ocsp_signer_renewal_failures_total Failed attempts to renew "
@@ -122,9 +148,12 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    "devtrust_uptime_seconds %lld\n",
 	    atomic_load(&m->certs_issued), atomic_load(&m->ocsp_served),
 	    atomic_load(&m->ocsp_signed), atomic_load(&m->ocsp_cache_hits),
+	    atomic_load(&m->ocsp_cached), store_memory_used(srv->ctx->store),
 	    atomic_load(&m->crl_generated), (double)atomic_load(&m->crl_gen_us_total) / 1e6,
 	    (double)atomic_load(&m->crl_gen_us_last) / 1e6, atomic_load(&m->request_timeouts),
-	    atomic_load(&m->idle_reused), atomic_load(&m->ocsp_signer_renewals),
+	    atomic_load(&m->idle_reused), atomic_load(&m->conns_refused),
+	    atomic_load(&srv->conns_open), atomic_load(&srv->conns_peak), srv->conns_cap,
+	    atomic_load(&m->memory_trims), atomic_load(&m->ocsp_signer_renewals),
 	    atomic_load(&m->ocsp_signer_renewal_failures), atomic_load(&srv->in_flight),
 	    (long long)(dt_now() - srv->started));
 	http_authz_metrics(srv, out);

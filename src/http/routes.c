@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,12 +98,57 @@ void http_reply(struct http_req *r, int status, const char *ctype, const void *b
 	atomic_fetch_sub(&r->w->srv->in_flight, 1);
 }
 
+/* Whether the request is one of the admin API's, whose errors are JSON (docs/openapi.json)
+ * even when the server refuses it before routing (a body too large, a full queue). */
+static int is_api(struct evhttp_request *req)
+{
+	const char *uri = evhttp_request_get_uri(req);
+
+	return uri && strncmp(uri, "/api/", 5) == 0;
+}
+
+/* The API's error code for the statuses the server itself gives. */
+static const char *api_code(int status)
+{
+	switch (status) {
+	case 400:
+		return "invalid";
+	case 401:
+		return "unauthenticated";
+	case 403:
+		return "forbidden";
+	case 404:
+		return "not_found";
+	case 405:
+		return "method_not_allowed";
+	case 413:
+		return "too_large";
+	case 503:
+		return "unavailable";
+	default:
+		return "internal";
+	}
+}
+
 void http_reply_error(struct http_req *r, int status, const char *msg)
 {
 	char body[DT_ERR_MSG_MAX + 16];
-	int n = snprintf(body, sizeof(body), "error: %s\n", msg);
+	int n;
 
 	snprintf(r->note, sizeof(r->note), "%.90s", msg);
+	if (is_api(r->req)) {
+		json_t *o =
+		    json_pack("{s:{s:s,s:s}}", "error", "code", api_code(status), "message", msg);
+		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+		json_decref(o);
+		if (text) {
+			http_reply(r, status, "application/json", text, strlen(text));
+			free(text);
+			return;
+		}
+	}
+	n = snprintf(body, sizeof(body), "error: %s\n", msg);
 	http_reply(r, status, "text/plain; charset=utf-8", body,
 		   n > 0 ? ((size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1) : 0);
 }

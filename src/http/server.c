@@ -2,7 +2,8 @@
  * The server core: TLS context, listening sockets (one per worker and
  * listener, SO_REUSEPORT, so the kernel spreads connections over the
  * workers, once claim.c has made sure no one else is there), worker threads
- * each with its own event base, the connection cap, and the SIGTERM drain.
+ * each with its own event base, the connection cap at accept, memory given
+ * back after a flood, and the SIGTERM drain.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +21,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "ca/ca.h"
 #include "http/http.h"
@@ -132,6 +136,10 @@ static dt_code tls_context(struct http_server *srv, struct dt_error *err)
 			goto out;
 		}
 	SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* A connection's read and write buffers (17 KB each) are freed whenever they
+	 * are empty: a stalled handshake, or an idle keep-alive connection, holds
+	 * neither. */
+	SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, accept_any_client_cert);
 	SSL_CTX_set_session_id_context(ssl, (const unsigned char *)"devtrust", 8);
 	srv->ssl = ssl;
@@ -144,25 +152,87 @@ out:
 	return rc;
 }
 
+/* A worker's cap lines: state changes and refusals, at most one line every
+ * HTTP_CAP_LOG_MS, so a flood does not flood the log. */
+static void cap_log(struct http_worker *w, const char *event)
+{
+	char line[192];
+	int64_t now = http_now_us();
+	int n;
+
+	if (now - w->cap_log_us < HTTP_CAP_LOG_MS * 1000)
+		return;
+	n = snprintf(line, sizeof(line),
+		     "{\"event\":\"%s\",\"worker\":%d,\"connections\":%d,\"cap\":%d,"
+		     "\"refused\":%d}\n",
+		     event, w->id, atomic_load(&w->srv->conns_open), w->srv->conns_cap,
+		     w->refused_unlogged);
+	if (n > 0 && (size_t)n < sizeof(line))
+		http_log_write(w, line, (size_t)n);
+	w->cap_log_us = now;
+	w->refused_unlogged = 0;
+}
+
+static void set_accepting(struct evhttp_bound_socket *s, void *arg)
+{
+	struct evconnlistener *l = evhttp_bound_socket_get_listener(s);
+
+	if (*(int *)arg)
+		evconnlistener_enable(l);
+	else
+		evconnlistener_disable(l);
+}
+
+static void accepting(struct http_worker *w, int want)
+{
+	if (want == w->accepting)
+		return;
+	w->accepting = want;
+	evhttp_foreach_bound_socket(w->plain, set_accepting, &want);
+	evhttp_foreach_bound_socket(w->tls, set_accepting, &want);
+	cap_log(w, want ? "accepting" : "connection-cap");
+}
+
+/* The cap, at accept (the bevcb runs for each connection evconnlistener
+ * accepts, before evhttp reads from it): a slot, or a refusal. A worker that
+ * finds the cap full stops accepting at once: evconnlistener then stops
+ * taking from its backlog after this connection, where it would otherwise
+ * take the whole backlog in one go. */
+static int admit(struct http_worker *w)
+{
+	int ok = http_conn_admit(w);
+
+	if (!ok || http_conns_full(w))
+		accepting(w, 0);
+	return ok;
+}
+
 /* Every connection's bufferevent is made here, so that conn.c tracks it. */
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 {
 	struct http_worker *w = arg;
-	SSL *ssl = SSL_new(w->srv->ssl);
+	struct bufferevent *bev = NULL;
+	SSL *ssl;
 
+	if (!admit(w))
+		return http_conn_refuse(w, base);
 	/* NULL makes evhttp fall back to a plain bufferevent: http_handle_tls refuses
 	 * to serve such a connection. */
-	if (!ssl)
-		return NULL;
-	return http_conn_track(
-	    w, bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE));
+	if ((ssl = SSL_new(w->srv->ssl)) &&
+	    !(bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE)))
+		SSL_free(ssl);
+	return http_conn_track(w, bev);
 }
 
 static struct bufferevent *plain_bev(struct event_base *base, void *arg)
 {
+	struct http_worker *w = arg;
+
+	if (!admit(w))
+		return http_conn_refuse(w, base);
 	/* What evhttp makes itself without a bevcb. */
-	return http_conn_track(arg, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+	return http_conn_track(w, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
 }
 
 static void setup_evhttp(struct evhttp *h)
@@ -203,34 +273,18 @@ static void stop_accepting(struct evhttp_bound_socket *s, void *arg)
 	evconnlistener_disable(evhttp_bound_socket_get_listener(s));
 }
 
-static void set_accepting(struct evhttp_bound_socket *s, void *arg)
-{
-	struct evconnlistener *l = evhttp_bound_socket_get_listener(s);
-
-	if (*(int *)arg)
-		evconnlistener_enable(l);
-	else
-		evconnlistener_disable(l);
-}
-
-/* The connection cap, on the connections conn.c tracks (it also forgets the
- * closed ones here). At the cap, new connections are still taken while idle
- * keep-alive ones can make room for them (conn.c). */
+/* Closed connections are forgotten here, their slots given back; below the
+ * cap (or with an idle connection to make room) the worker accepts again. */
 static void cap_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_worker *w = arg;
-	int open = http_conns_sweep(w);
-	int want = open < w->cap || http_conns_reusable(w);
 
 	(void)fd;
 	(void)what;
-	if (want != w->accepting) {
-		w->accepting = want;
-		evhttp_foreach_bound_socket(w->plain, set_accepting, &want);
-		evhttp_foreach_bound_socket(w->tls, set_accepting, &want);
-		fprintf(stderr, "{\"event\":\"%s\",\"worker\":%d,\"connections\":%d}\n",
-			want ? "accepting" : "connection-cap", w->id, open);
-	}
+	http_conns_sweep(w);
+	accepting(w, !http_conns_full(w));
+	if (w->refused_unlogged > 0)
+		cap_log(w, "connection-refused");
 }
 
 static void worker_stop(evutil_socket_t fd, short what, void *arg)
@@ -243,6 +297,7 @@ static void worker_stop(evutil_socket_t fd, short what, void *arg)
 	event_del(w->cap_ev);
 	evhttp_foreach_bound_socket(w->plain, stop_accepting, NULL);
 	evhttp_foreach_bound_socket(w->tls, stop_accepting, NULL);
+	w->accepting = 0;
 	w->drain_deadline = dt_now() + HTTP_DRAIN_S;
 	evtimer_add(w->drain_ev, &now);
 }
@@ -274,7 +329,7 @@ static void worker_free(struct http_worker *w)
 		event_base_free(w->base);
 }
 
-static dt_code worker_init(struct http_server *srv, struct http_worker *w, int id, int workers,
+static dt_code worker_init(struct http_server *srv, struct http_worker *w, int id,
 			   const struct http_config *cfg, struct dt_error *err)
 {
 	evutil_socket_t fd_plain = -1, fd_tls = -1;
@@ -322,14 +377,70 @@ static dt_code worker_init(struct http_server *srv, struct http_worker *w, int i
 			       id);
 	}
 	w->accepting = 1;
-	w->cap = (cfg->max_connections > 0 ? cfg->max_connections : HTTP_MAX_CONNECTIONS) / workers;
-	if (w->cap < 1)
-		w->cap = 1;
 	{
 		struct timeval tv = {0, HTTP_CAP_CHECK_MS * 1000};
 		event_add(w->cap_ev, &tv);
 	}
 	return DT_OK;
+}
+
+static long rss_kb(void)
+{
+	long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* When the last malloc_trim ran, and how many housekeeping ticks in a row have
+ * found the connections well below their peak. */
+struct trim_state {
+	int64_t last_us;
+	int quiet;
+};
+
+/* After thousands of connections close, glibc keeps their freed heap (in every
+ * worker's arena, mostly in holes below the top that free() never returns):
+ * RSS stays at the flood's peak. malloc_trim(0) gives back every free page of
+ * every arena, but it holds each arena's lock while it walks it, stalling the
+ * worker that allocates there. So it runs here, on the main thread, once the
+ * open connections have stayed at a quarter of their peak or less for
+ * HTTP_TRIM_QUIET ticks (a flood whose connections the deadline closes in
+ * batches dips for a moment, and fills up again), and at most every
+ * HTTP_TRIM_INTERVAL_S. */
+static void trim_after_flood(struct http_server *srv, struct trim_state *t)
+{
+	int open = atomic_load(&srv->conns_open);
+	int peak = atomic_load(&srv->conns_peak_since_trim);
+	int64_t now = http_now_us(), took;
+	long before, after;
+
+	if (peak - open < HTTP_TRIM_MIN_DROP || open > peak / 4) {
+		t->quiet = 0;
+		return;
+	}
+	if (++t->quiet < HTTP_TRIM_QUIET ||
+	    (t->last_us && now - t->last_us < (int64_t)HTTP_TRIM_INTERVAL_S * 1000000))
+		return;
+	t->last_us = now;
+	t->quiet = 0;
+	atomic_store(&srv->conns_peak_since_trim, open);
+	before = rss_kb();
+#if defined(__GLIBC__)
+	malloc_trim(0);
+#endif
+	took = http_now_us() - now;
+	after = rss_kb();
+	atomic_fetch_add(&srv->metrics.memory_trims, 1);
+	fprintf(stderr,
+		"{\"event\":\"memory-trimmed\",\"connections\":%d,\"peak\":%d,"
+		"\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"ms\":%lld}\n",
+		open, peak, before, after, (long long)(took / 1000));
 }
 
 dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_error *err)
@@ -339,6 +450,8 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 	struct http_worker *w = NULL;
 	int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	int started = 0, sig = 0;
+	const struct timespec housekeep = {HTTP_HOUSEKEEP_S, 0};
+	struct trim_state trim = {0, 0};
 	sigset_t set;
 	dt_code rc;
 
@@ -347,6 +460,7 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 	memset(&srv, 0, sizeof(srv));
 	srv.ctx = ctx;
 	srv.started = dt_now();
+	srv.conns_cap = cfg->max_connections > 0 ? cfg->max_connections : HTTP_MAX_CONNECTIONS;
 	if (evthread_use_pthreads() != 0)
 		return dt_fail(err, DT_ERR_INTERNAL, "libevent has no thread support");
 	/* Workers never see the stop signals; the main thread waits for them. */
@@ -377,7 +491,7 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 		goto out;
 	}
 	for (int i = 0; i < n; i++)
-		if ((rc = worker_init(&srv, &w[i], i, n, cfg, err)) != DT_OK)
+		if ((rc = worker_init(&srv, &w[i], i, cfg, err)) != DT_OK)
 			goto out;
 	for (started = 0; started < n; started++)
 		if (pthread_create(&w[started].thread, NULL, worker_main, &w[started]) != 0) {
@@ -390,7 +504,11 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 			"\"key_isolation\":%s,\"signer_pid\":%d}\n",
 			cfg->https_addr, cfg->http_addr, n,
 			cfg->no_key_isolation ? "false" : "true", ca_keyd_pid(ctx));
-		sigwait(&set, &sig);
+		/* The main thread has nothing else to do: it gives memory back after floods,
+		 * off the workers' loops. */
+		while ((sig = sigtimedwait(&set, NULL, &housekeep)) < 0)
+			if (errno == EAGAIN)
+				trim_after_flood(&srv, &trim);
 		fprintf(stderr, "{\"event\":\"draining\",\"signal\":%d}\n", sig);
 	}
 	for (int i = 0; i < started; i++)

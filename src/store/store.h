@@ -297,5 +297,8 @@ void store_write_async(struct store *s, store_job_fn job, void *arg, struct dt_e
 
 /* Schema version of the open database (numbered migrations). */
 int store_schema_version(struct store *s);
+/* Bytes of memory the database engine holds now, its page caches included (SQLite:
+ * every connection of the process). For /metrics. */
+long long store_memory_used(struct store *s);
 
 #endif

@@ -365,6 +365,14 @@ int store_schema_version(struct store *s)
 	return v;
 }
 
+long long store_memory_used(struct store *s)
+{
+	sqlite3_int64 now = 0, peak = 0;
+
+	(void)s; /* SQLite counts for the whole process */
+	return sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &now, &peak, 0) == SQLITE_OK ? now : -1;
+}
+
 dt_code store_open_sqlite(const struct store_open_opts *o, struct store **out, struct dt_error *err)
 {
 	struct store *s = NULL;

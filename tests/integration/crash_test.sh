@@ -57,7 +57,9 @@ start() {
 		2>>"$SERVE_LOG" &
 	SERVE_PID=$!
 	BG_PIDS="$BG_PIDS $SERVE_PID"
-	poll_ms 20000 curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/healthz"
+	# Generous: a loaded machine once needed more than 20 s (a restart replays the
+	# WAL, checks the store and pre-signs OCSP answers before it listens).
+	poll_ms 60000 curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/healthz"
 }
 SERVE_LOG=$WORK/serve.log
 
@@ -102,7 +104,8 @@ revoked_serial=""
 : >"$WORK/received.txt"
 for round in $(seq 1 "$ROUNDS"); do
 	start || {
-		fail "round $round: the server restarts on the data dir it was killed on"
+		fail "round $round: the server restarts on the data dir it was killed on" \
+			"(alive: $(kill -0 "$SERVE_PID" 2>/dev/null && echo yes || echo no); log: $(tail -c 400 "$SERVE_LOG" | tr '\n' ' '))"
 		break
 	}
 	mkdir -p "$WORK/got-$round"

@@ -16,11 +16,7 @@ if nm "$LIB" 2>/dev/null | grep -q ' U __asan_'; then
 	CC_FUZZ=clang
 	SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 fi
-LIBS="$(pkg-config --libs openssl sqlite3 jansson) -lpthread"
-# devtrust-agent's harnesses link its own library (OpenSSL and libcurl only).
-AGENT_LIBS="$(pkg-config --libs openssl libcurl)"
-# The API parses its query strings with libevent's.
-API_LIBS="$LIBS $(pkg-config --libs libevent)"
+. tests/fuzz/libs.sh
 mkdir -p "$WORK/fuzz"
 
 for t in $TARGETS; do

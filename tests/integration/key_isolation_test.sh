@@ -64,6 +64,38 @@ check_match "the signer runs as devtrust serve --key-signer (/proc/PID/cmdline)"
 	"--key-signer" "$(tr '\0' ' ' <"/proc/$S1/cmdline")"
 check_eq "the signer has no_new_privs (/proc/PID/status NoNewPrivs)" 1 \
 	"$(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$S1/status")"
+# Its confinement (src/ca/keyd_sandbox.c): a seccomp filter, no capability, limits.
+# A sanitizer build (make asan) lets its runtime fork and has no process or file size
+# limit (LeakSanitizer's thread at exit, reports to a log of any size).
+status_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+limit_of() { sed -n "s/^$2  *\([0-9a-z]*\)  *\([0-9a-z]*\).*/\1 \2/p" "/proc/$1/limits" 2>/dev/null; }
+sanitized=""
+grep -q __asan_init "$DT" && sanitized=1
+confined() { # PID: the checks of a signer's confinement
+	check_eq "$2the signer runs under a seccomp filter (/proc/PID/status Seccomp 2)" 2 \
+		"$(status_of "$1" Seccomp)"
+	check_eq "$2  ... exactly one" 1 "$(status_of "$1" Seccomp_filters)"
+	check_eq "$2the signer has no capability (CapEff CapPrm CapInh CapAmb)" \
+		"0000000000000000 0000000000000000 0000000000000000 0000000000000000" \
+		"$(status_of "$1" CapEff) $(status_of "$1" CapPrm) $(status_of "$1" CapInh) $(status_of "$1" CapAmb)"
+	if [ "$(id -u)" = 0 ]; then
+		check_eq "$2  ... not even in its bounding set (started by root)" \
+			0000000000000000 "$(status_of "$1" CapBnd)"
+	fi
+	check_eq "$2its limits: no core file" "0 0" "$(limit_of "$1" 'Max core file size')"
+	check_eq "$2  ... 32 files open at most" "32 32" "$(limit_of "$1" 'Max open files')"
+	if [ -z "$sanitized" ]; then
+		check_eq "$2  ... no new process" "0 0" "$(limit_of "$1" 'Max processes')"
+		check_eq "$2  ... files of 1 MiB at most" "1048576 1048576" \
+			"$(limit_of "$1" 'Max file size')"
+	fi
+}
+confined "$S1" ""
+check_eq "the server itself runs without a filter (Seccomp 0)" 0 "$(status_of "$SERVE_PID" Seccomp)"
+if [ "$(id -u)" = 0 ]; then
+	check_true "  ... and, as root, with its capabilities" \
+		[ "$(status_of "$SERVE_PID" CapEff)" != 0000000000000000 ]
+fi
 # A non-dumpable process's /proc files belong to root, so the server's user cannot read
 # /proc/PID/mem or attach to it. Run as root, every /proc file is root's: nothing to see.
 if [ "$(id -u)" != 0 ]; then
@@ -93,6 +125,28 @@ cp "$W/body" "$W/default.crl"
 check_out "the served CRL verifies against the issuing CA" "verify OK" \
 	openssl crl -inform DER -in "$W/default.crl" -CAfile "$W/chain.pem" -noout
 
+# --- key creation through the signer: a new issuing CA, the Admin CA ----------
+# Every key operation the filter must allow: generate, save (a new 0600 file in
+# DATA/keys), certify, self-sign, and the first signatures with the new keys.
+TOK=$(dt --json admin add ki-admin --role admin --token | jstr token)
+api_post() { # PATH BODY: the status of an admin API call
+	https_code "/api/v1$1" -X POST -H "Authorization: Bearer $TOK" \
+		-H "Content-Type: application/json" --data-binary "$2"
+}
+check_eq "POST /api/v1/cas: a new issuing CA (its key made by the signer) is 201" 201 \
+	"$(api_post /cas '{"name":"vendor-b"}')"
+check_eq "  ... its key file is in DATA/keys, 0600" 600 "$(mode_of "$DEVTRUST_DATA/keys/vendor-b.key")"
+check_eq "POST /api/v1/admins kind certificate: the Admin CA made by the signer, 201" 201 \
+	"$(api_post /admins '{"name":"ki-op","role":"operator","kind":"certificate"}')"
+check_true "  ... its key file is in DATA/keys" \
+	sh -c "ls '$DEVTRUST_DATA'/keys/admin_ca.*.key >/dev/null"
+check_eq "the CRL of vendor-b is served, signed by the new key" 200 "$(http_code /crl/vendor-b.crl)"
+check_eq "the same signer did all of that: nothing it did was refused by its filter" \
+	"$S1" "$(signer_pid)"
+check "  ... and it is alive" alive "$S1"
+check_nomatch "no signer was killed by its filter (SIGSYS, 31) so far" '"signal":31' \
+	"$(cat "$SERVE_LOG")"
+
 # --- the signer killed -------------------------------------------------------
 kill -KILL "$S1"
 check "after SIGKILL, the server starts another signer within 3 s" poll_ms 3000 new_signer "$S1"
@@ -100,6 +154,7 @@ S2=$(signer_pid)
 check_match "the log records the signer's death and the restart" \
 	'"event":"signer-exited","pid":'"$S1"',"signal":9' "$(cat "$SERVE_LOG")"
 check "the server is still running" alive "$SERVE_PID"
+confined "$S2" "restarted: "
 check_eq "the next enrollment is 200" 200 "$(enroll dev-2 "$W/d2.pem")"
 check "  ... and its certificate verifies" verify_chain "$W/d2.pem"
 
@@ -144,6 +199,9 @@ check_out "  ... and verifies against the issuing CA" "verify OK" \
 bad=""
 while read -r f; do verify_chain "$f" >/dev/null 2>&1 || bad="$bad $f"; done <"$W/issued"
 check_eq "every certificate issued ($(grep -c . "$W/issued")) verifies against the chain" "" "$bad"
+
+check_nomatch "no signer was killed by its filter (SIGSYS, 31) in the whole run" '"signal":31' \
+	"$(cat "$SERVE_LOG")"
 
 # --- the signer ends with the server -----------------------------------------
 S4=$(signer_pid)

@@ -270,8 +270,7 @@ def check_document(d):
             r = d.resolve(r)
             if not isinstance(r, dict) or "description" not in r:
                 probs.append(("%s %s is a response" % (name, status), "no description"))
-            elif status != "503" and status != "413" and \
-                    "application/json" not in r.get("content", {}):
+            elif "application/json" not in r.get("content", {}):
                 probs.append(("%s %s is JSON" % (name, status), "no application/json content"))
     return probs
 

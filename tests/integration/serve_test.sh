@@ -248,6 +248,20 @@ check_out "the GET response verifies and says good (openssl ocsp -respin)" "d1r.
 	openssl ocsp -respin "$W/get1.der" -issuer "$W/default.pem" -cert "$W/d1r.pem" -CAfile "$W/chain.pem"
 http_code "/ocsp/$enc" >/dev/null
 check_eq "the same GET again: same ETag" "$etag" "$(header ETag)"
+# The cache holds one answer per request asked since the last status change: a status
+# change empties it (stale answers do not pile up), asking again refills one entry.
+cached() { https_code /metrics >/dev/null && sed -n 's/^devtrust_ocsp_cache_entries \([0-9]*\)$/\1/p' "$W/body"; }
+cached_is() { [ "$(cached)" = "$1" ]; }
+check_true "the OCSP cache holds the GET's answer (devtrust_ocsp_cache_entries >= 1)" \
+	[ "$(cached)" -ge 1 ]
+for i in 1 2 3; do
+	dt device suspend dev-1 >/dev/null && dt device resume dev-1 >/dev/null
+	poll_ms 1500 cached_is 0 || break
+	for _ in 1 2 3; do http_code "/ocsp/$enc" >/dev/null; done
+done
+check_eq "3 rounds of status changes, each followed by the same GET 3 times: one entry" 1 "$(cached)"
+dt device suspend dev-1 >/dev/null && dt device resume dev-1 >/dev/null
+check "  ... and a status change empties the cache within 1.5 s" poll_ms 1500 cached_is 0
 check_eq "a malformed POST is answered 200 with an OCSP error" 200 \
 	"$(http_code /ocsp -H 'Content-Type: application/ocsp-request' --data-binary @"$W/garbage")"
 check_rejects "  ... malformedRequest, which openssl parses" "Responder Error: malformedrequest" \
@@ -290,6 +304,8 @@ check_match "metrics count requests (devtrust_http_requests_total)" \
 check_eq "devtrust_certificates_issued_total counts the EST enrollments" "$(grep -c . "$ENROLLED")" \
 	"$(sed -n 's/^devtrust_certificates_issued_total \([0-9]*\)$/\1/p' "$W/metrics")"
 check_match "metrics count 401s" 'route="est_simpleenroll",status="401"\} [1-9]' "$(cat "$W/metrics")"
+check_match "metrics show the memory the store holds (devtrust_store_memory_bytes > 0)" \
+	'^devtrust_store_memory_bytes [1-9][0-9]*$' "$(cat "$W/metrics")"
 check_eq "metrics are not on the plain listener (404)" 404 "$(http_code /metrics)"
 
 # --- abuse basics -------------------------------------------------------------
