@@ -185,5 +185,8 @@ DT_MUST_USE dt_code dt_ca_ocsp_signer_reload(struct dt_ctx *ctx, const char *ca,
 /* Generates and records the next CRL of a CA; *der is OPENSSL_malloc'ed. */
 DT_MUST_USE dt_code dt_crl_generate(struct dt_ctx *ctx, const char *ca, unsigned char **der,
 				    size_t *len, struct dt_error *err);
+/* The same, with its nextUpdate (seconds since the epoch) in *next_update. */
+DT_MUST_USE dt_code dt_crl_generate_until(struct dt_ctx *ctx, const char *ca, unsigned char **der,
+					  size_t *len, int64_t *next_update, struct dt_error *err);
 
 #endif

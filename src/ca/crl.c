@@ -175,6 +175,14 @@ static dt_code add_crl_exts(X509_CRL *crl, const X509 *ca, int64_t number, struc
 dt_code dt_crl_generate(struct dt_ctx *ctx, const char *ca_name, unsigned char **der, size_t *len,
 			struct dt_error *err)
 {
+	int64_t next_update;
+
+	return dt_crl_generate_until(ctx, ca_name, der, len, &next_update, err);
+}
+
+dt_code dt_crl_generate_until(struct dt_ctx *ctx, const char *ca_name, unsigned char **der,
+			      size_t *len, int64_t *next_update, struct dt_error *err)
+{
 	const struct ca_signer *signer = NULL;
 	struct crl_build b;
 	struct crl_job j = {.ca = ca_name, .actor = dt_actor(ctx), .now = dt_now(), .build = &b};
@@ -186,6 +194,7 @@ dt_code dt_crl_generate(struct dt_ctx *ctx, const char *ca_name, unsigned char *
 
 	*der = NULL;
 	*len = 0;
+	*next_update = 0;
 	memset(&b, 0, sizeof(b));
 	b.err = err;
 	if ((rc = ca_signer_get(ctx, ca_name, CA_USE_CRL, &signer, err)) != DT_OK)
@@ -217,6 +226,7 @@ dt_code dt_crl_generate(struct dt_ctx *ctx, const char *ca_name, unsigned char *
 		goto out;
 	}
 	*len = (size_t)n;
+	*next_update = j.now + next;
 out:
 	ERR_clear_error();
 	for (int r = 0; r <= 10; r++)

@@ -408,6 +408,9 @@ static dt_code signature_of(const X509 *x, const X509_CRL *crl, struct reply *r)
 	return DT_OK;
 }
 
+/* CRLs from this size on (about 1,300 entries) are followed by a heap trim. */
+#define KEYD_TRIM_CRL_BYTES (64 * 1024)
+
 static void sign_crl(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
 {
 	struct held_key *h = NULL;
@@ -450,6 +453,10 @@ out:
 	OPENSSL_free(tbs);
 	X509_CRL_free(crl);
 	ERR_clear_error();
+	/* A large CRL is an OpenSSL object per entry: give their memory back, or the signer
+	 * keeps the peak of the largest CRL it ever signed (the soak, RELIABILITY.md). */
+	if (f->h.len[1] >= KEYD_TRIM_CRL_BYTES)
+		dt_heap_give_back();
 }
 
 /* A key for a new CA: generated here and kept here; the server gets its public half. */

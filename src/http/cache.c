@@ -51,6 +51,7 @@ struct http_cache {
 	struct http_server *srv;
 	pthread_rwlock_t ocsp_lock;
 	struct ocsp_entry **buckets;
+	struct ocsp_entry **spare; /* empty, swapped in by ocsp_drop_stale */
 	size_t ocsp_count;
 	atomic_ulong gen;
 
@@ -73,14 +74,6 @@ static void http_date(int64_t t, char *buf, size_t cap)
 
 	gmtime_r(&tt, &tm);
 	strftime(buf, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
-
-static int64_t asn1_time(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	return t && ASN1_TIME_to_tm(t, &tm) == 1 ? (int64_t)timegm(&tm) : 0;
 }
 
 static void ocsp_entry_free(struct ocsp_entry *e)
@@ -117,21 +110,20 @@ static void ocsp_clear_locked(struct http_cache *c)
 }
 
 /* After a status change every cached answer is stale (its generation is past): the
- * watcher empties the table in one swap under the lock and frees the old entries
- * outside it, so stale answers never pile up however often statuses change. */
+ * watcher (the only caller) swaps in the empty spare table under the lock and empties
+ * the old one outside it, which becomes the spare. So stale answers never pile up
+ * however often statuses change, and the lock is held for a pointer exchange. */
 static void ocsp_drop_stale(struct http_cache *c)
 {
-	struct ocsp_entry **fresh = calloc(OCSP_BUCKETS, sizeof(*fresh)), **old;
+	struct ocsp_entry **old;
 
-	if (!fresh)
-		return; /* they stay until an insert in their bucket or the cap drops them */
 	pthread_rwlock_wrlock(&c->ocsp_lock);
 	old = c->buckets;
-	c->buckets = fresh;
+	c->buckets = c->spare;
 	ocsp_count_set(c, 0);
 	pthread_rwlock_unlock(&c->ocsp_lock);
 	ocsp_free_buckets(old);
-	free(old);
+	c->spare = old;
 }
 
 /* Puts NE into bucket B, first dropping from it what can never hit again: an answer to
@@ -274,23 +266,19 @@ static struct crl_entry *crl_slot_locked(struct http_cache *c, const char *ca)
 static dt_code crl_refresh_locked(struct http_cache *c, struct crl_entry *e, struct dt_error *err)
 {
 	unsigned char *der = NULL;
-	const unsigned char *p;
 	size_t len = 0;
-	int64_t t0 = http_now_us(), us;
-	X509_CRL *crl;
+	int64_t t0 = http_now_us(), us, next_update;
 	dt_code rc;
 
-	if ((rc = dt_crl_generate(c->srv->ctx, e->ca, &der, &len, err)) != DT_OK)
+	if ((rc = dt_crl_generate_until(c->srv->ctx, e->ca, &der, &len, &next_update, err)) !=
+	    DT_OK)
 		return rc;
 	us = http_now_us() - t0;
 	atomic_fetch_add(&c->srv->metrics.crl_generated, 1);
 	atomic_fetch_add(&c->srv->metrics.crl_gen_us_total, (unsigned long long)us);
 	atomic_store(&c->srv->metrics.crl_gen_us_last, (unsigned long long)us);
-	p = der;
-	crl = d2i_X509_CRL(NULL, &p, (long)len);
 	e->this_update = dt_now();
-	e->next_update = crl ? asn1_time(X509_CRL_get0_nextUpdate(crl)) : e->this_update + 3600;
-	X509_CRL_free(crl);
+	e->next_update = next_update;
 	OPENSSL_free(e->der);
 	e->der = der;
 	e->len = len;
@@ -565,7 +553,10 @@ dt_code http_cache_new(struct http_server *srv, struct http_cache **out, struct 
 	dt_code rc;
 
 	*out = NULL;
-	if (!c || !(c->buckets = calloc(OCSP_BUCKETS, sizeof(*c->buckets)))) {
+	if (!c || !(c->buckets = calloc(OCSP_BUCKETS, sizeof(*c->buckets))) ||
+	    !(c->spare = calloc(OCSP_BUCKETS, sizeof(*c->spare)))) {
+		if (c)
+			free(c->buckets);
 		free(c);
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
 	}
@@ -582,6 +573,7 @@ dt_code http_cache_new(struct http_server *srv, struct http_cache **out, struct 
 		if (rc == DT_OK)
 			rc = dt_fail(err, DT_ERR_INTERNAL, "cannot start the watcher thread");
 		free(c->buckets);
+		free(c->spare);
 		free(c);
 		return rc;
 	}
@@ -600,6 +592,7 @@ void http_cache_free(struct http_cache *c)
 	pthread_join(c->watcher, NULL);
 	ocsp_clear_locked(c);
 	free(c->buckets);
+	free(c->spare); /* empty */
 	for (int i = 0; i < c->ncrls; i++)
 		OPENSSL_free(c->crls[i].der);
 	pthread_rwlock_destroy(&c->ocsp_lock);

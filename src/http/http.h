@@ -43,6 +43,13 @@
  * TLS work, and the worker stops accepting (new connections wait in the
  * kernel's backlog) until some close. */
 #define HTTP_MAX_CONNECTIONS 8192
+/* TLS 1.2 sessions the server may keep for session-ID resumption, and for how long:
+ * each holds the client's certificate, so OpenSSL 3.0's defaults (20,480 sessions for
+ * 2 hours) could hold tens of MB. Today none stays: libevent frees a connection's SSL
+ * without a close_notify of ours, and OpenSSL then drops its session (tickets still
+ * resume; TLS 1.3 keeps nothing). The bound holds if that changes. */
+#define HTTP_TLS_SESSIONS 4096
+#define HTTP_TLS_SESSION_S 600
 /* How often a worker forgets its closed connections and, below the cap,
  * accepts again. */
 #define HTTP_CAP_CHECK_MS 100

@@ -21,9 +21,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include "ca/ca.h"
 #include "http/http.h"
@@ -142,6 +139,8 @@ static dt_code tls_context(struct http_server *srv, struct dt_error *err)
 	SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, accept_any_client_cert);
 	SSL_CTX_set_session_id_context(ssl, (const unsigned char *)"devtrust", 8);
+	SSL_CTX_sess_set_cache_size(ssl, HTTP_TLS_SESSIONS);
+	SSL_CTX_set_timeout(ssl, HTTP_TLS_SESSION_S);
 	srv->ssl = ssl;
 	ssl = NULL;
 out:
@@ -431,9 +430,7 @@ static void trim_after_flood(struct http_server *srv, struct trim_state *t)
 	t->quiet = 0;
 	atomic_store(&srv->conns_peak_since_trim, open);
 	before = rss_kb();
-#if defined(__GLIBC__)
-	malloc_trim(0);
-#endif
+	dt_heap_give_back();
 	took = http_now_us() - now;
 	after = rss_kb();
 	atomic_fetch_add(&srv->metrics.memory_trims, 1);
@@ -457,6 +454,7 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 
 	if (n < 1)
 		n = 1;
+	dt_heap_for_long_runs();
 	memset(&srv, 0, sizeof(srv));
 	srv.ctx = ctx;
 	srv.started = dt_now();
@@ -535,5 +533,6 @@ out:
 
 int http_key_signer(const char *data_dir, const char *passphrase_file, int nconns)
 {
+	dt_heap_for_long_runs();
 	return ca_keyd_main(data_dir, passphrase_file, nconns);
 }

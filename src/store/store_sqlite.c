@@ -12,6 +12,8 @@
 
 /* Read connections kept open; more concurrent readers open extra ones. */
 #define SQ_POOL_MAX 16
+/* What SQLite may hold for the whole process before it recycles cached pages. */
+#define SQ_SOFT_HEAP_LIMIT (64LL * 1024 * 1024)
 /* A writer blocked by another process waits this long before failing. */
 #define SQ_BUSY_TIMEOUT_MS 15000
 /* Jobs one group commit may carry; bounds the latency of the first one. */
@@ -112,6 +114,11 @@ static void sq_config(void)
 	/* Only possible before SQLite initialises; if the host program already
 	 * did, SQLite's default stays and only speed differs. */
 	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, SQ_STMT_JOURNAL_SPILL);
+	/* Every connection's page cache may grow to cache_size (16 MB), and the server
+	 * keeps up to SQ_POOL_MAX + 1 of them: reads on a quiet store filled two to 29 MB
+	 * in the soak. Past this total SQLite recycles cached pages instead of allocating
+	 * (the soak, docs/RELIABILITY.md). */
+	(void)sqlite3_soft_heap_limit64(SQ_SOFT_HEAP_LIMIT);
 }
 
 static dt_code conn_open(const char *path, int create, int read_only, struct sq_conn **out,

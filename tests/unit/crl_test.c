@@ -122,6 +122,34 @@ static void test_crl_is_signed_v2_with_aki_and_times(void **state)
 	X509_free(root);
 }
 
+/* dt_crl_generate_until gives the CRL's own nextUpdate, which the server's CRL cache
+ * uses to regenerate in time and for the Expires header. */
+static void test_generate_until_gives_next_update(void **state)
+{
+	struct tenv *t = *state;
+	struct dt_error err;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	int64_t next = 0;
+	X509_CRL *crl;
+	struct tm tm;
+
+	assert_int_equal(dt_crl_generate_until(t->ctx, "default", &der, &len, &next, &err), DT_OK);
+	p = der;
+	assert_non_null(crl = d2i_X509_CRL(NULL, &p, (long)len));
+	memset(&tm, 0, sizeof(tm));
+	assert_int_equal(ASN1_TIME_to_tm(X509_CRL_get0_nextUpdate(crl), &tm), 1);
+	assert_int_equal(next, (int64_t)timegm(&tm));
+	assert_true(next > (int64_t)time(NULL));
+	X509_CRL_free(crl);
+	OPENSSL_free(der);
+	assert_int_equal(dt_crl_generate_until(t->ctx, "nope", &der, &len, &next, &err),
+			 DT_ERR_NOT_FOUND);
+	assert_null(der);
+	assert_int_equal(next, 0);
+}
+
 static void test_entries_and_reasons(void **state)
 {
 	struct tenv *t = *state;
@@ -246,6 +274,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_crl_numbers_increase),
 	    T(test_crl_is_signed_v2_with_aki_and_times),
+	    T(test_generate_until_gives_next_update),
 	    T(test_entries_and_reasons),
 	    T(test_crl_scoped_to_its_ca),
 	};

@@ -117,6 +117,17 @@ static void test_fresh_db_is_migrated(void **state)
 	assert_string_equal(get(f, "org"), "acme");
 }
 
+/* The page caches of all connections together are bounded (64 MB), and what SQLite
+ * holds is reported for /metrics. */
+static void test_memory_is_bounded_and_reported(void **state)
+{
+	struct fix *f = *state;
+
+	assert_int_equal(sqlite3_soft_heap_limit64(-1), 64LL * 1024 * 1024);
+	set(f, "org", "acme");
+	assert_true(store_memory_used(f->s) > 0);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
 	struct fix *f = *state;
@@ -567,6 +578,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    BOTH(test_fresh_db_is_migrated),
+	    BOTH(test_memory_is_bounded_and_reported),
 	    BOTH(test_reopen_keeps_data),
 	    BOTH(test_open_missing_without_create_fails),
 	    BOTH(test_newer_schema_refused),
