@@ -38,12 +38,6 @@ DT_MUST_USE dt_code dt_random(unsigned char *buf, size_t n, struct dt_error *err
 void *dt_grow(void *items, size_t n, size_t *cap, size_t size);
 /* SHA-256 of data. */
 void dt_sha256(const void *data, size_t n, unsigned char out[32]);
-/* For a process that runs for months (the server, its signer): allocations of 128 KiB
- * and more get a mapping of their own, given back when freed. glibc otherwise raises
- * that threshold to the largest block freed so far (up to 32 MiB), after which buffers
- * the size of a large CRL come from the heap and their memory stays with the process.
- * Nothing without glibc. */
-void dt_heap_for_long_runs(void);
 /* Gives the freed heap back to the system, holes included (glibc's malloc_trim(0));
  * locks each malloc arena while it walks it. Nothing without glibc. */
 void dt_heap_give_back(void);

@@ -12,16 +12,6 @@
 
 #include "core/core.h"
 
-/* glibc's starting threshold: setting it turns the adjustment off. */
-#define DT_MMAP_THRESHOLD (128 * 1024)
-
-void dt_heap_for_long_runs(void)
-{
-#if defined(__GLIBC__)
-	mallopt(M_MMAP_THRESHOLD, DT_MMAP_THRESHOLD);
-#endif
-}
-
 void dt_heap_give_back(void)
 {
 #if defined(__GLIBC__)

@@ -454,7 +454,6 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 
 	if (n < 1)
 		n = 1;
-	dt_heap_for_long_runs();
 	memset(&srv, 0, sizeof(srv));
 	srv.ctx = ctx;
 	srv.started = dt_now();
@@ -533,6 +532,5 @@ out:
 
 int http_key_signer(const char *data_dir, const char *passphrase_file, int nconns)
 {
-	dt_heap_for_long_runs();
 	return ca_keyd_main(data_dir, passphrase_file, nconns);
 }
