@@ -47,9 +47,10 @@ port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));pri
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "-- 6b. C API against X509_verify_cert (bench/verify_bench.c)"
-read -r -a PKG_LIBS <<<"$(pkg-config --libs openssl sqlite3 jansson libseccomp)"
+. scripts/libs.sh
+read -r -a PKG_LIBS <<<"$DT_LIBS"
 cc -std=c11 -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra -Iinclude -Isrc -o "$WORK/verify_bench" \
-	bench/verify_bench.c "$LIB" "${PKG_LIBS[@]}" -lpthread
+	bench/verify_bench.c "$LIB" "${PKG_LIBS[@]}"
 "$WORK/verify_bench" -d "$WORK/vb" -s "$VSECS" -r "$ROUNDS" -t 2 -f "$FLEET"
 
 echo

@@ -43,8 +43,9 @@ else
 fi
 
 CFLAGS=(-std=c11 -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra -Iinclude -Isrc)
-read -r -a PKG_LIBS <<<"$(pkg-config --libs openssl sqlite3 jansson libseccomp)"
-LIBS=("$LIB" "${PKG_LIBS[@]}" -lpthread)
+. scripts/libs.sh
+read -r -a PKG_LIBS <<<"$DT_LIBS"
+LIBS=("$LIB" "${PKG_LIBS[@]}")
 start=$(date +%s)
 
 echo "== devtrust benchmarks $(date -u +%FT%TZ), QUICK=$QUICK, library $LIB built $(date -u -r "$LIB" +%FT%TZ)"

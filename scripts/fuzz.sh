@@ -9,7 +9,8 @@ set -eu
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
 BUILD=build-fuzz
-TARGETS=${FUZZ_TARGETS:-csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api keyd}
+. scripts/libs.sh
+TARGETS=${FUZZ_TARGETS:-$FUZZ_ALL}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CFLAGS_FUZZ="-g -O1 -fno-omit-frame-pointer $SAN"
 
@@ -59,14 +60,8 @@ make --no-print-directory BUILD=$BUILD CC=clang \
 	cat "$BUILD/logs/make.log" >&2
 	exit 1
 }
-. tests/fuzz/libs.sh
-
 for t in $TARGETS; do
-	lib="$BUILD/libdevtrust.a" libs=$LIBS
-	case $t in agent_*) lib="$BUILD/libdtagent.a" libs=$AGENT_LIBS ;; api) libs=$API_LIBS ;; esac
-	# The harnesses on a real data dir share its setup and reset.
-	src="tests/fuzz/${t}_fuzz.c"
-	grep -q '"fuzz_datadir.h"' "$src" && src="$src tests/fuzz/fuzz_datadir.c"
+	fuzz_parts "$t"
 	# shellcheck disable=SC2046,SC2086 # flag lists split on purpose
 	clang -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc \
 		$(pkg-config --cflags openssl sqlite3 jansson) $CFLAGS_FUZZ -fsanitize=fuzzer \

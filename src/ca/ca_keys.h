@@ -24,6 +24,9 @@ DT_MUST_USE dt_code ca_key_path(struct dt_ctx *ctx, const char *file, char *path
 				struct dt_error *err);
 /* The digest a key signs with: SHA-384 over 256 bits (the root), SHA-256, none for Ed25519. */
 const EVP_MD *ca_key_digest(const EVP_PKEY *key);
+/* The signature algorithm (NID) a CA key signs with, with ca_key_digest; NID_undef if
+ * there is none. */
+int ca_key_sig_nid(const EVP_PKEY *key);
 /* Whether key is cert's private key: they match and pass a sign/verify self-test. */
 int ca_key_matches(EVP_PKEY *key, const X509 *cert);
 /* Whether DATA/keys/<file> holds a CA key (the root, an issuing CA, the Admin CA), which

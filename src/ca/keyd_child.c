@@ -219,12 +219,10 @@ static void *one_ext(const STACK_OF(X509_EXTENSION) * exts, int nid, int *dup)
 static int alg_is_keys(const X509_ALGOR *alg, EVP_PKEY *key)
 {
 	const ASN1_OBJECT *oid = NULL;
-	int ptype = 0, want = NID_undef;
+	int ptype = 0, want = ca_key_sig_nid(key);
 
 	X509_ALGOR_get0(&oid, &ptype, NULL, alg);
-	return OBJ_find_sigid_by_algs(&want, EVP_MD_get_type(ca_key_digest(key)),
-				      EVP_PKEY_get_base_id(key)) &&
-	       OBJ_obj2nid(oid) == want && ptype == V_ASN1_UNDEF;
+	return want != NID_undef && OBJ_obj2nid(oid) == want && ptype == V_ASN1_UNDEF;
 }
 
 /* Whether tbs (len bytes), just signed by X509_sign or X509_CRL_sign, is the to-be-signed
@@ -408,6 +406,35 @@ static dt_code signature_of(const X509 *x, const X509_CRL *crl, struct reply *r)
 	return DT_OK;
 }
 
+/* Signs x (a new CA's certificate) or crl with h's key and hands back the signature
+ * value, if what got signed is the to-be-signed part as sent (signed_as_sent). */
+static dt_code sign_as_sent(const struct held_key *h, X509 *x, X509_CRL *crl,
+			    const struct keyd_frame *f, struct reply *r)
+{
+	unsigned char *tbs = NULL;
+	int n = 0;
+	dt_code rc;
+
+	if (x && X509_sign(x, h->key, ca_key_digest(h->key)) > 0)
+		n = i2d_re_X509_tbs(x, &tbs);
+	else if (crl && X509_CRL_sign(crl, h->key, ca_key_digest(h->key)) > 0)
+		n = i2d_re_X509_CRL_tbs(crl, &tbs);
+	if (n <= 0)
+		rc = DT_ERR_CRYPTO;
+	else if (!signed_as_sent(tbs, n, f->b, f->h.len[1]))
+		rc = dt_fail(&r->err, DT_ERR_INVALID,
+			     "refused: the %s to sign is not DER with the CA key's signature "
+			     "algorithm (RFC 5280 section %s)",
+			     x ? "certificate" : "CRL", x ? "4.1.2.3" : "5.1.1.2");
+	else
+		rc = signature_of(x, crl, r);
+	if (rc == DT_ERR_CRYPTO)
+		rc = x ? dt_fail(&r->err, rc, "self-signing a new CA failed")
+		       : dt_fail(&r->err, rc, "signing a CRL as %s failed", f->name);
+	OPENSSL_free(tbs);
+	return rc;
+}
+
 /* CRLs from this size on (about 1,300 entries) are followed by a heap trim. */
 #define KEYD_TRIM_CRL_BYTES (64 * 1024)
 
@@ -416,9 +443,7 @@ static void sign_crl(struct keyd_signer *sg, const struct keyd_frame *f, struct 
 	struct held_key *h = NULL;
 	const unsigned char *p = f->b;
 	const X509_ALGOR *alg = NULL;
-	unsigned char *tbs = NULL;
 	X509_CRL *crl = NULL;
-	int n = 0;
 
 	if ((r->status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r->err)) != DT_OK ||
 	    (r->status = check_issuer(h->cert, KU_CRL_SIGN, f->name, &r->err)) != DT_OK)
@@ -439,24 +464,9 @@ static void sign_crl(struct keyd_signer *sg, const struct keyd_frame *f, struct 
 				    "section 5.1.2.3)");
 		goto out;
 	}
-	if (X509_CRL_sign(crl, h->key, ca_key_digest(h->key)) <= 0 ||
-	    (n = i2d_re_X509_CRL_tbs(crl, &tbs)) <= 0) {
-		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "signing a CRL as %s failed", f->name);
-	} else if (!signed_as_sent(tbs, n, f->b, f->h.len[1])) {
-		r->status = dt_fail(&r->err, DT_ERR_INVALID,
-				    "the CRL to sign is not DER with the CA key's signature "
-				    "algorithm (RFC 5280 section 5.1.1.2)");
-	} else if (signature_of(NULL, crl, r) != DT_OK) {
-		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "signing a CRL as %s failed", f->name);
-	}
+	r->status = sign_as_sent(h, NULL, crl, f, r);
 out:
-	OPENSSL_free(tbs);
 	X509_CRL_free(crl);
-	ERR_clear_error();
-	/* A large CRL is an OpenSSL object per entry: give their memory back, or the signer
-	 * keeps the peak of the largest CRL it ever signed (the soak, RELIABILITY.md). */
-	if (f->h.len[1] >= KEYD_TRIM_CRL_BYTES)
-		dt_heap_give_back();
 }
 
 /* A key for a new CA: generated here and kept here; the server gets its public half. */
@@ -542,9 +552,8 @@ static void sign_self(struct keyd_signer *sg, const struct keyd_frame *f, struct
 	X509 *x = f->h.len[1] <= KEYD_MAX_CERT ? ca_der_cert(f->b, f->h.len[1]) : NULL;
 	EVP_PKEY *pub = x ? X509_get0_pubkey(x) : NULL;
 	const X509_ALGOR *alg = NULL;
-	unsigned char *tbs = NULL;
 	struct held_key *h;
-	int i, n = 0;
+	int i;
 
 	if (!pub || X509_get_version(x) != X509_VERSION_3 ||
 	    (X509_get_extension_flags(x) & EXFLAG_INVALID)) {
@@ -575,29 +584,14 @@ static void sign_self(struct keyd_signer *sg, const struct keyd_frame *f, struct
 				    "5280 section 4.1.1.2)");
 		goto out;
 	}
-	if (X509_sign(x, h->key, ca_key_digest(h->key)) <= 0 ||
-	    (n = i2d_re_X509_tbs(x, &tbs)) <= 0) {
-		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "self-signing a new CA failed");
+	if ((r->status = sign_as_sent(h, x, NULL, f, r)) != DT_OK)
 		goto out;
-	}
-	if (!signed_as_sent(tbs, n, f->b, f->h.len[1])) {
-		r->status = dt_fail(&r->err, DT_ERR_INVALID,
-				    "refused: the certificate to sign is not DER with the new CA "
-				    "key's signature algorithm (RFC 5280 section 4.1.2.3)");
-		goto out;
-	}
-	if (signature_of(x, NULL, r) != DT_OK) {
-		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "self-signing a new CA failed");
-		goto out;
-	}
 	h->certifiable = 0;
 	X509_free(h->cert);
 	h->cert = x;
 	x = NULL;
 out:
-	OPENSSL_free(tbs);
 	X509_free(x);
-	ERR_clear_error();
 }
 
 static void ping(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
@@ -665,6 +659,11 @@ int keyd_serve(struct keyd_signer *sg, int fd)
 	    keyd_read(fd, &f, KEYD_MAX_CERT, KEYD_MAX_TBS) == 0 && answer(sg, fd, &f) == 0 ? 0 : -1;
 
 	keyd_frame_free(&f);
+	/* A large CRL was an OpenSSL object per entry and a frame of its size: once both
+	 * are freed, give the memory back, or the signer keeps the peak of the largest CRL
+	 * it ever signed (the soak, RELIABILITY.md). */
+	if (f.h.op == KEYD_SIGN_CRL && f.h.len[1] >= KEYD_TRIM_CRL_BYTES)
+		dt_heap_give_back();
 	return rc;
 }
 
@@ -699,11 +698,11 @@ void keyd_signer_free(struct keyd_signer *sg)
  * or dumped to disk; keyd_confine (keyd_sandbox.c) then closes the rest. */
 static int harden(int nconns)
 {
-	struct rlimit none = {0, 0};
 	struct stat st;
 
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &none) != 0 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	/* Non-dumpable: no core file either. The core limit and no_new_privs come with
+	 * keyd_confine, before the first request. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
 	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
 		return -1;
 	/* The server's descriptors (listeners, the store) were closed before exec already. */

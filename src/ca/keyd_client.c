@@ -461,12 +461,10 @@ static dt_code take_signature(X509 *x, const struct keyd_frame *r, EVP_PKEY *pub
 static dt_code sig_algs(X509 *x, const EVP_PKEY *pub, struct dt_error *err)
 {
 	const X509_ALGOR *outer = NULL;
-	int nid = NID_undef;
+	int nid = EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC ? ca_key_sig_nid(pub) : NID_undef;
 
-	if (EVP_PKEY_get_base_id(pub) != EVP_PKEY_EC ||
-	    !OBJ_find_sigid_by_algs(&nid, EVP_MD_get_type(ca_key_digest(pub)), EVP_PKEY_EC))
-		return dt_fail(err, DT_ERR_INTERNAL,
-			       "key isolation signs with P-256 and P-384 CA keys only");
+	if (nid == NID_undef)
+		return dt_fail(err, DT_ERR_INTERNAL, "key isolation signs with EC CA keys only");
 	X509_get0_signature(NULL, &outer, x);
 	if (!X509_ALGOR_set0((X509_ALGOR *)X509_get0_tbs_sigalg(x), OBJ_nid2obj(nid), V_ASN1_UNDEF,
 			     NULL) ||

@@ -194,6 +194,17 @@ const EVP_MD *ca_key_digest(const EVP_PKEY *key)
 	return EVP_PKEY_get_bits(key) > 256 ? EVP_sha384() : EVP_sha256();
 }
 
+int ca_key_sig_nid(const EVP_PKEY *key)
+{
+	const EVP_MD *md = ca_key_digest(key);
+	int nid = NID_undef;
+
+	return OBJ_find_sigid_by_algs(&nid, md ? EVP_MD_get_type(md) : NID_undef,
+				      EVP_PKEY_get_base_id(key))
+		   ? nid
+		   : NID_undef;
+}
+
 dt_code ca_key_generate_ca(struct dt_ctx *ctx, const char *curve, EVP_PKEY **out,
 			   struct dt_error *err)
 {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca/ca.h"
 #include "est/est.h"
 
 dt_code est_cert_serial(const X509 *x, char hex[41], struct dt_error *err)
@@ -47,12 +48,11 @@ struct current_job {
 static int collect_ca(void *arg, const struct store_ca *ca)
 {
 	struct current_job *j = arg;
-	const unsigned char *p = ca->cert;
 	X509 *x;
 
 	if (ca->info.revoked)
 		return 0;
-	if (ca->cert_len > LONG_MAX || !(x = d2i_X509(NULL, &p, (long)ca->cert_len))) {
+	if (!(x = ca_der_cert(ca->cert, ca->cert_len))) {
 		j->bad_ca = 1;
 		return 1;
 	}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca/ca.h"
 #include "est/est.h"
 
 struct anchor {
@@ -29,7 +30,6 @@ static int collect_anchor(void *arg, const struct store_anchor *sa)
 {
 	void *grown;
 	struct anchors_job *j = arg;
-	const unsigned char *p = sa->der;
 
 	if (j->n == DT_MAX_ANCHORS) {
 		j->overflow = 1;
@@ -40,7 +40,7 @@ static int collect_anchor(void *arg, const struct store_anchor *sa)
 		return 1;
 	}
 	j->a = grown;
-	if (sa->der_len > LONG_MAX || !(j->a[j->n].cert = d2i_X509(NULL, &p, (long)sa->der_len))) {
+	if (!(j->a[j->n].cert = ca_der_cert(sa->der, sa->der_len))) {
 		j->bad = 1;
 		return 1;
 	}

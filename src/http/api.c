@@ -54,21 +54,23 @@ static void job_free(struct api_job *j)
 static void job_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct api_job *j = arg;
-	struct http_req *r = j->job.r;
-	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 
 	(void)fd;
 	(void)what;
-	if (!http_job_reply_ready(&j->job)) {
-		job_free(j);
-		return;
-	}
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	if (j->rs.status == 401)
-		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"devtrust admin API\"");
-	snprintf(r->note, sizeof(r->note), "%s", j->rs.note);
-	http_reply(r, j->rs.status, j->rs.content_type, j->rs.body, j->rs.len);
+	if (http_job_reply_ready(&j->job))
+		http_api_reply(j->job.r, &j->rs);
 	job_free(j);
+}
+
+void http_api_reply(struct http_req *r, const struct api_response *rs)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (rs->status == 401)
+		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"devtrust admin API\"");
+	snprintf(r->note, sizeof(r->note), "%s", rs->note);
+	http_reply(r, rs->status, rs->content_type, rs->body, rs->len);
 }
 
 /* Authenticates and answers one call (on the API thread). */

@@ -51,7 +51,7 @@ struct http_cache {
 	struct http_server *srv;
 	pthread_rwlock_t ocsp_lock;
 	struct ocsp_entry **buckets;
-	struct ocsp_entry **spare; /* empty, swapped in by ocsp_drop_stale */
+	struct ocsp_entry **spare; /* empty, swapped in by ocsp_new_generation */
 	size_t ocsp_count;
 	atomic_ulong gen;
 
@@ -96,41 +96,48 @@ static void ocsp_free_buckets(struct ocsp_entry **buckets)
 	}
 }
 
-/* The count and its gauge in /metrics; under the write lock. */
-static void ocsp_count_set(struct http_cache *c, size_t n)
-{
-	c->ocsp_count = n;
-	atomic_store(&c->srv->metrics.ocsp_cached, (unsigned long long)c->ocsp_count);
-}
-
 static void ocsp_clear_locked(struct http_cache *c)
 {
 	ocsp_free_buckets(c->buckets);
-	ocsp_count_set(c, 0);
+	c->ocsp_count = 0;
 }
 
-/* After a status change every cached answer is stale (its generation is past): the
- * watcher (the only caller) swaps in the empty spare table under the lock and empties
- * the old one outside it, which becomes the spare. So stale answers never pile up
- * however often statuses change, and the lock is held for a pointer exchange. */
-static void ocsp_drop_stale(struct http_cache *c)
+size_t http_cache_ocsp_entries(struct http_cache *c)
+{
+	size_t n;
+
+	if (!c)
+		return 0;
+	pthread_rwlock_rdlock(&c->ocsp_lock);
+	n = c->ocsp_count;
+	pthread_rwlock_unlock(&c->ocsp_lock);
+	return n;
+}
+
+/* A status change: a new generation, and every cached answer goes. The watcher (the
+ * only caller) swaps in the empty spare table under the lock, together with the
+ * generation, so the table never holds an answer of an older one; it empties the old
+ * table outside the lock, which becomes the spare. The lock is held for a pointer
+ * exchange, however many answers there were. */
+static void ocsp_new_generation(struct http_cache *c)
 {
 	struct ocsp_entry **old;
 
 	pthread_rwlock_wrlock(&c->ocsp_lock);
+	atomic_fetch_add(&c->gen, 1);
 	old = c->buckets;
 	c->buckets = c->spare;
-	ocsp_count_set(c, 0);
+	c->ocsp_count = 0;
 	pthread_rwlock_unlock(&c->ocsp_lock);
 	ocsp_free_buckets(old);
 	c->spare = old;
 }
 
 /* Puts NE into bucket B, first dropping from it what can never hit again: an answer to
- * the same request, one of an older generation (the generation only grows) and one past
- * its refresh time. So the table holds at most one answer per request asked since the
- * last status change, whatever the rate of changes. An answer made before the latest
- * change is not kept: it is handed back (NULL once kept) for the caller to free. */
+ * the same request and one past its refresh time. With ocsp_new_generation, the table
+ * holds at most one answer per request asked since the last status change. An answer
+ * made before the latest change is not kept: it is handed back (NULL once kept) for the
+ * caller to free. */
 static struct ocsp_entry *ocsp_insert_locked(struct http_cache *c, size_t b, struct ocsp_entry *ne,
 					     int64_t now)
 {
@@ -138,10 +145,10 @@ static struct ocsp_entry *ocsp_insert_locked(struct http_cache *c, size_t b, str
 	struct ocsp_entry **pp = &c->buckets[b], *e;
 
 	while ((e = *pp)) {
-		if (e->gen != gen || now >= e->refresh_at || memcmp(e->key, ne->key, 32) == 0) {
+		if (now >= e->refresh_at || memcmp(e->key, ne->key, 32) == 0) {
 			*pp = e->next;
 			ocsp_entry_free(e);
-			ocsp_count_set(c, c->ocsp_count - 1);
+			c->ocsp_count--;
 		} else {
 			pp = &e->next;
 		}
@@ -152,7 +159,7 @@ static struct ocsp_entry *ocsp_insert_locked(struct http_cache *c, size_t b, str
 		ocsp_clear_locked(c);
 	ne->next = c->buckets[b];
 	c->buckets[b] = ne;
-	ocsp_count_set(c, c->ocsp_count + 1);
+	c->ocsp_count++;
 	return NULL;
 }
 
@@ -523,10 +530,8 @@ static void *watcher_main(void *arg)
 		if (store_read(c->srv->ctx->store, scan_job, &s, &err) == DT_OK) {
 			c->last_seq = s.last;
 			switch_signers(c, &s);
-			if (s.dirty) {
-				atomic_fetch_add(&c->gen, 1);
-				ocsp_drop_stale(c);
-			}
+			if (s.dirty)
+				ocsp_new_generation(c);
 			refresh_crls(c, s.dirty);
 			if (s.ca_changed)
 				c->renew_next = 0;
@@ -547,24 +552,40 @@ static void *watcher_main(void *arg)
 	return NULL;
 }
 
+/* Everything but the watcher thread: what http_cache_new made, and the CRLs. */
+static void cache_destroy(struct http_cache *c)
+{
+	if (c->buckets)
+		ocsp_clear_locked(c);
+	free(c->buckets);
+	free(c->spare); /* empty */
+	for (int i = 0; i < c->ncrls; i++)
+		OPENSSL_free(c->crls[i].der);
+	pthread_rwlock_destroy(&c->ocsp_lock);
+	pthread_mutex_destroy(&c->crl_lock);
+	pthread_mutex_destroy(&c->stop_mu);
+	pthread_cond_destroy(&c->stop_cv);
+	free(c);
+}
+
 dt_code http_cache_new(struct http_server *srv, struct http_cache **out, struct dt_error *err)
 {
 	struct http_cache *c = calloc(1, sizeof(*c));
 	dt_code rc;
 
 	*out = NULL;
-	if (!c || !(c->buckets = calloc(OCSP_BUCKETS, sizeof(*c->buckets))) ||
-	    !(c->spare = calloc(OCSP_BUCKETS, sizeof(*c->spare)))) {
-		if (c)
-			free(c->buckets);
-		free(c);
+	if (!c)
 		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
-	}
 	c->srv = srv;
 	pthread_rwlock_init(&c->ocsp_lock, NULL);
 	pthread_mutex_init(&c->crl_lock, NULL);
 	pthread_mutex_init(&c->stop_mu, NULL);
 	pthread_cond_init(&c->stop_cv, NULL);
+	if (!(c->buckets = calloc(OCSP_BUCKETS, sizeof(*c->buckets))) ||
+	    !(c->spare = calloc(OCSP_BUCKETS, sizeof(*c->spare)))) {
+		cache_destroy(c);
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	}
 	if ((rc = store_read(srv->ctx->store, last_seq_job, &c->last_seq, err)) == DT_OK)
 		/* Before the first request: a signer that expired while the server was down is
 		 * replaced before anyone asks (failures are logged; the server runs anyway). */
@@ -572,9 +593,7 @@ dt_code http_cache_new(struct http_server *srv, struct http_cache **out, struct 
 	if (rc != DT_OK || pthread_create(&c->watcher, NULL, watcher_main, c) != 0) {
 		if (rc == DT_OK)
 			rc = dt_fail(err, DT_ERR_INTERNAL, "cannot start the watcher thread");
-		free(c->buckets);
-		free(c->spare);
-		free(c);
+		cache_destroy(c);
 		return rc;
 	}
 	*out = c;
@@ -590,14 +609,5 @@ void http_cache_free(struct http_cache *c)
 	pthread_cond_signal(&c->stop_cv);
 	pthread_mutex_unlock(&c->stop_mu);
 	pthread_join(c->watcher, NULL);
-	ocsp_clear_locked(c);
-	free(c->buckets);
-	free(c->spare); /* empty */
-	for (int i = 0; i < c->ncrls; i++)
-		OPENSSL_free(c->crls[i].der);
-	pthread_rwlock_destroy(&c->ocsp_lock);
-	pthread_mutex_destroy(&c->crl_lock);
-	pthread_mutex_destroy(&c->stop_mu);
-	pthread_cond_destroy(&c->stop_cv);
-	free(c);
+	cache_destroy(c);
 }

@@ -190,7 +190,6 @@ dt_code http_conns_init(struct http_worker *w, int request_timeout_s, struct dt_
 {
 	w->conns = NULL;
 	w->idle_head = w->idle_tail = NULL;
-	w->nconns = 0;
 	w->request_timeout.tv_sec =
 	    request_timeout_s > 0 ? request_timeout_s : HTTP_REQUEST_TIMEOUT_S;
 	w->request_timeout.tv_usec = 0;
@@ -218,7 +217,6 @@ static void conn_free(struct http_worker *w, struct http_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	set_state(c, CONN_CLOSED);
-	w->nconns--;
 	atomic_fetch_sub(&w->srv->conns_open, 1);
 	event_free(c->deadline);
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
@@ -249,7 +247,8 @@ static int reusable(struct http_conn *c)
 	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
 }
 
-int http_conns_reusable(struct http_worker *w)
+/* Whether a new connection at the cap could take an idle one's place. */
+static int conns_reusable(struct http_worker *w)
 {
 	int tries = 0;
 
@@ -295,7 +294,7 @@ int http_conn_admit(struct http_worker *w)
 
 int http_conns_full(struct http_worker *w)
 {
-	return atomic_load(&w->srv->conns_open) >= w->srv->conns_cap && !http_conns_reusable(w);
+	return atomic_load(&w->srv->conns_open) >= w->srv->conns_cap && !conns_reusable(w);
 }
 
 struct bufferevent *http_conn_refuse(struct http_worker *w, struct event_base *base)
@@ -347,7 +346,6 @@ struct bufferevent *http_conn_track(struct http_worker *w, struct bufferevent *b
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
-	w->nconns++;
 	/* The first request's clock starts at accept: it covers the TLS handshake. */
 	arm(c);
 	return bev;
@@ -380,7 +378,7 @@ void http_conn_replied(struct http_conn *c)
 		arm(c);
 }
 
-int http_conns_sweep(struct http_worker *w)
+void http_conns_sweep(struct http_worker *w)
 {
 	struct http_conn *c, *next;
 
@@ -389,5 +387,4 @@ int http_conns_sweep(struct http_worker *w)
 		if (conn_closed(c))
 			conn_free(w, c);
 	}
-	return w->nconns;
 }

@@ -132,7 +132,6 @@ struct http_metrics {
 	atomic_ullong ocsp_served;
 	atomic_ullong ocsp_signed;
 	atomic_ullong ocsp_cache_hits;
-	atomic_ullong ocsp_cached; /* answers in the OCSP cache now (a gauge) */
 	atomic_ullong crl_generated;
 	atomic_ullong crl_gen_us_total;
 	atomic_ullong crl_gen_us_last;
@@ -237,7 +236,6 @@ struct http_worker {
 	struct http_conn *conns;
 	struct http_conn **conn_buckets;
 	struct http_conn *idle_head, *idle_tail; /* idle between requests, longest first */
-	int nconns;
 	struct timeval request_timeout;
 	struct http_logbuf *log; /* log.c: this worker's batched request log lines */
 };
@@ -275,10 +273,8 @@ struct bufferevent *http_conn_refuse(struct http_worker *w, struct event_base *b
 struct http_conn *http_conn_request_read(struct http_worker *w, struct evhttp_request *req);
 /* Our reply is queued: the connection waits for its next request. */
 void http_conn_replied(struct http_conn *c);
-/* Forgets connections evhttp has closed; returns the open ones. */
-int http_conns_sweep(struct http_worker *w);
-/* Whether a new connection at the cap could take an idle one's place. */
-int http_conns_reusable(struct http_worker *w);
+/* Forgets connections evhttp has closed, giving their slots back. */
+void http_conns_sweep(struct http_worker *w);
 
 int64_t http_now_us(void);
 void http_handle_plain(struct evhttp_request *req, void *arg);
@@ -292,6 +288,8 @@ void http_reply_dt_error(struct http_req *r, const struct dt_error *err);
 /* Caches of signed objects and the watcher that keeps them current. */
 DT_MUST_USE dt_code http_cache_new(struct http_server *srv, struct http_cache **out,
 				   struct dt_error *err);
+/* The OCSP answers cached now (for /metrics). */
+size_t http_cache_ocsp_entries(struct http_cache *c);
 void http_cache_free(struct http_cache *c);
 void http_serve_ocsp(struct http_req *r, const unsigned char *der, size_t len);
 void http_serve_crl(struct http_req *r, const char *ca);
@@ -310,6 +308,10 @@ void http_peer_certs(struct evhttp_request *req, X509 **peer, STACK_OF(X509) * *
  * static files at /ui. */
 DT_MUST_USE dt_code http_api_new(struct http_server *srv, struct dt_error *err);
 void http_api_free(struct http_server *srv);
+/* Sends an admin API reply (api_response, src/api/api.h) with the headers every API reply
+ * carries: Cache-Control no-store, and WWW-Authenticate on a 401. */
+struct api_response;
+void http_api_reply(struct http_req *r, const struct api_response *rs);
 void http_api(struct http_req *r, const char *path);
 void http_ui(struct http_req *r, const char *path);
 

@@ -99,7 +99,7 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    "# HELP devtrust_ocsp_cache_entries OCSP answers held in memory: at most one "
 	    "per request asked since the last status change.\n"
 	    "# TYPE devtrust_ocsp_cache_entries gauge\n"
-	    "devtrust_ocsp_cache_entries %llu\n"
+	    "devtrust_ocsp_cache_entries %zu\n"
 	    "# HELP devtrust_store_memory_bytes Memory the database engine holds, page "
 	    "caches included.\n"
 	    "# TYPE devtrust_store_memory_bytes gauge\n"
@@ -148,7 +148,7 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    "devtrust_uptime_seconds %lld\n",
 	    atomic_load(&m->certs_issued), atomic_load(&m->ocsp_served),
 	    atomic_load(&m->ocsp_signed), atomic_load(&m->ocsp_cache_hits),
-	    atomic_load(&m->ocsp_cached), store_memory_used(srv->ctx->store),
+	    http_cache_ocsp_entries(srv->cache), store_memory_used(srv->ctx->store),
 	    atomic_load(&m->crl_generated), (double)atomic_load(&m->crl_gen_us_total) / 1e6,
 	    (double)atomic_load(&m->crl_gen_us_last) / 1e6, atomic_load(&m->request_timeouts),
 	    atomic_load(&m->idle_reused), atomic_load(&m->conns_refused),

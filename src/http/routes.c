@@ -7,7 +7,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
-#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "http/http.h"
 
 /* Escapes a string for a JSON log value (no secrets ever reach here). */
@@ -135,19 +135,18 @@ void http_reply_error(struct http_req *r, int status, const char *msg)
 	char body[DT_ERR_MSG_MAX + 16];
 	int n;
 
-	snprintf(r->note, sizeof(r->note), "%.90s", msg);
 	if (is_api(r->req)) {
-		json_t *o =
-		    json_pack("{s:{s:s,s:s}}", "error", "code", api_code(status), "message", msg);
-		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		struct api_response rs;
 
-		json_decref(o);
-		if (text) {
-			http_reply(r, status, "application/json", text, strlen(text));
-			free(text);
+		memset(&rs, 0, sizeof(rs));
+		api_error(&rs, status, api_code(status), msg);
+		if (rs.body) {
+			http_api_reply(r, &rs);
+			api_response_free(&rs);
 			return;
 		}
 	}
+	snprintf(r->note, sizeof(r->note), "%.90s", msg);
 	n = snprintf(body, sizeof(body), "error: %s\n", msg);
 	http_reply(r, status, "text/plain; charset=utf-8", body,
 		   n > 0 ? ((size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1) : 0);

@@ -256,8 +256,7 @@ out:
  * by another CA (a certificate of another issuer for this class). */
 static void judge_claim(struct input *in, struct lookup *l, struct vcert *c)
 {
-	const unsigned char *p = l->cca->cert;
-	X509 *ca = d2i_X509(NULL, &p, (long)l->cca->cert_len);
+	X509 *ca = ca_der_cert(l->cca->cert, l->cca->cert_len);
 	X509 *x = input_x509(in);
 	char issuer[128] = "";
 

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "ca/asn1.h"
+#include "ca/ca.h"
 #include "ca/keyd.h"
 #include "core/core.h"
 #include "fuzz_datadir.h"
@@ -200,16 +201,10 @@ static void set_signature(const ASN1_BIT_STRING *sig, const struct keyd_frame *r
 	s->flags = ASN1_STRING_FLAG_BITS_LEFT;
 }
 
+/* One whole DER certificate of at most KEYD_MAX_CERT bytes, as the signer takes it. */
 static X509 *der_cert(const unsigned char *der, size_t len)
 {
-	const unsigned char *p = der;
-	X509 *x = len && len <= KEYD_MAX_CERT ? d2i_X509(NULL, &p, (long)len) : NULL;
-
-	if (x && p != der + len) {
-		X509_free(x);
-		x = NULL;
-	}
-	return x;
+	return len <= KEYD_MAX_CERT ? ca_der_cert(der, len) : NULL;
 }
 
 /* The CA certificate a sent for file: one certificate, of that key. */
@@ -379,7 +374,7 @@ static void check_genkey(const unsigned char *a, size_t a_len, const struct keyd
 	const unsigned char *p = rep->a;
 	int p384 = a_len == 5 && memcmp(a, "P-384", 5) == 0;
 	EVP_PKEY *pub;
-	struct gen_key *g;
+	struct gen_key *g, *grown;
 
 	if (!(a_len == 5 && memcmp(a, "P-256", 5) == 0) && !p384)
 		fuzz_die("generated a key for a curve that is not P-256 or P-384", NULL);
@@ -387,9 +382,9 @@ static void check_genkey(const unsigned char *a, size_t a_len, const struct keyd
 	if (!pub || p != rep->a + rep->h.len[0] || EVP_PKEY_get_bits(pub) != (p384 ? 384 : 256) ||
 	    (int)rep->h.len[0] != standin_len[p384])
 		fuzz_die("GENKEY answered no public key of the curve asked", NULL);
-	if (ngens == capgens &&
-	    !(gens = realloc(gens, (capgens = capgens ? 2 * capgens : 16) * sizeof(*gens))))
+	if (!(grown = dt_grow(gens, ngens, &capgens, sizeof(*gens))))
 		fuzz_die("out of memory", NULL);
+	gens = grown;
 	g = &gens[ngens];
 	memset(g, 0, sizeof(*g));
 	g->pub = pub;

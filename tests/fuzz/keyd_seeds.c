@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ca/ca.h"
 #include "ca/ca_keys.h"
 #include "ca/keyd.h"
 #include "core/core.h"
@@ -177,13 +178,10 @@ static void seed_frame(const char *seed, unsigned op, const char *name, const vo
 
 static void add_ext(X509 *x, const X509 *iss, int nid, const char *value)
 {
-	X509V3_CTX v3;
-	X509_EXTENSION *e;
+	struct dt_error err;
 
-	X509V3_set_ctx(&v3, (X509 *)iss, x, NULL, NULL, 0);
-	if (!(e = X509V3_EXT_conf_nid(NULL, &v3, nid, value)) || X509_add_ext(x, e, -1) != 1)
-		die("cannot add an extension", value);
-	X509_EXTENSION_free(e);
+	if (ca_add_ext(x, iss, nid, value, &err) != DT_OK)
+		die("cannot add an extension", err.msg);
 }
 
 /* An unsigned certificate for pub (a new P-256 key if NULL) under ca's name (its own
@@ -212,8 +210,9 @@ static X509 *new_cert(const X509 *ca, EVP_PKEY *pub, long lifetime_s, const char
 	return x;
 }
 
-/* x placeholder-signed as the server does, with md: its to-be-signed part, or the whole
- * certificate. */
+/* x signed by the placeholder key ph with md, which sets both algorithm identifiers:
+ * its to-be-signed part, or the whole certificate. The server sets them itself now
+ * (keyd_client.c, sig_algs); signing lets a hostile seed use another digest. */
 static int encode(X509 *x, EVP_PKEY *ph, const EVP_MD *md, int tbs, unsigned char **der)
 {
 	int n;

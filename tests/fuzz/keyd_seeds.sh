@@ -19,10 +19,11 @@ mkdir -p "$OUT" "$KEYS"
 rm -f "$OUT"/* "$KEYS"/*
 
 "$B/devtrust" init --org keyd-seeds >/dev/null
+. scripts/libs.sh
 # shellcheck disable=SC2046 # flag lists split on purpose
 ${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc \
 	$(pkg-config --cflags openssl sqlite3 jansson) -o "$W/keyd_seeds" tests/fuzz/keyd_seeds.c \
-	"$B/libdevtrust.a" $(pkg-config --libs openssl sqlite3 jansson libevent libseccomp) -lpthread \
+	"$B/libdevtrust.a" $DT_LIBS $(pkg-config --libs libevent) \
 	-Wl,--wrap=sendmsg -Wl,--wrap=recv
 "$W/keyd_seeds" "$DEVTRUST_DATA" "$PWD/$B/devtrust" "$OUT" "$KEYS"
 echo "keyd seeds: $(find "$OUT" -type f | wc -l) in $OUT, keys in $KEYS"

@@ -249,7 +249,7 @@ if serve_start setup_srv --workers 1; then
 	# The server's first CRLs (root and default) are audit events of its own: wait
 	# for them, so that only the CLI's event below is left uncovered.
 	first_crls() { [ "$(sq "$DEVTRUST_DATA" "select count(*) from audit where action = 'crl.generate'")" -ge 2 ]; }
-	poll_ms 15000 first_crls
+	check "the server's first CRLs (root, default) are in the audit log" poll_ms 15000 first_crls
 	# 8 s: room for two CLI commands under ASan on a loaded machine.
 	dt audit checkpoint --every-events 1000000 --every 8s >/dev/null
 	new_device srv-1

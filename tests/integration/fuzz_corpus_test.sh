@@ -7,7 +7,6 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 BUILD=${BUILD:-build}
 LIB="$BUILD/libdevtrust.a"
-TARGETS="csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api keyd"
 
 CC_FUZZ=${CC:-cc}
 SAN=""
@@ -16,21 +15,17 @@ if nm "$LIB" 2>/dev/null | grep -q ' U __asan_'; then
 	CC_FUZZ=clang
 	SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 fi
-. tests/fuzz/libs.sh
+. scripts/libs.sh
 mkdir -p "$WORK/fuzz"
 
-for t in $TARGETS; do
+for t in $FUZZ_ALL; do
 	bin="$WORK/fuzz/${t}_fuzz"
-	lib=$LIB libs=$LIBS
-	case $t in agent_*) lib="$BUILD/libdtagent.a" libs=$AGENT_LIBS ;; api) libs=$API_LIBS ;; esac
+	fuzz_parts "$t"
 	inputs=(tests/data/fuzz/"$t"/*)
 	if [ ! -f "${inputs[0]}" ]; then
 		fail "fuzz-corpus $t: no seed corpus in tests/data/fuzz/$t"
 		continue
 	fi
-	# The harnesses on a real data dir share its setup and reset.
-	src="tests/fuzz/${t}_fuzz.c"
-	grep -q '"fuzz_datadir.h"' "$src" && src="$src tests/fuzz/fuzz_datadir.c"
 	# shellcheck disable=SC2046,SC2086 # flag lists split on purpose
 	if ! $CC_FUZZ -std=c11 -D_DEFAULT_SOURCE -g -O1 -Iinclude -Isrc \
 		$(pkg-config --cflags openssl sqlite3 jansson) $SAN -o "$bin" \

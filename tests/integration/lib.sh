@@ -358,6 +358,10 @@ http_code() {
 		"http://127.0.0.1:$HTTP_PORT$p" 2>"$WORK/curl.err"
 }
 
+# metric NAME [FILE]: the value of the Prometheus metric NAME (no labels) in FILE,
+# by default the body of the last https_code /metrics.
+metric() { sed -n "s/^$1 \([0-9]*\)\$/\1/p" "${2:-$WORK/body}"; }
+
 # header NAME: the value of response header NAME in $WORK/headers (last response).
 header() { tr -d '\r' <"$WORK/headers" | sed -n "s/^$1: *//Ip" | tail -1; }
 

@@ -169,7 +169,7 @@ check_eq "after that the server accepts again" 200 "$(http_code /healthz)"
 check_true "every cut-off is logged once, with its peer" \
 	test "$(grep -c '"event":"request-timeout".*"peer":"127.0.0.1:' "$SERVE_LOG")" -ge 10
 check_eq "GET /metrics is 200" 200 "$(https_code /metrics)"
-n=$(sed -n 's/^devtrust_http_request_timeouts_total \([0-9]*\)$/\1/p' "$WORK/body")
+n=$(metric devtrust_http_request_timeouts_total)
 check_eq "and counts them (devtrust_http_request_timeouts_total)" \
 	"$(grep -c '"event":"request-timeout"' "$SERVE_LOG")" "$n"
 check_nomatch "no normal request failed" '"route":"healthz","status":[^2]' "$(cat "$SERVE_LOG")"
