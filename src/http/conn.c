@@ -8,6 +8,8 @@
  * for. Everything here runs on the worker's own thread, but the count.
  */
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +224,24 @@ static void conn_free(struct http_worker *w, struct http_conn *c)
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
 	bufferevent_decref(c->bev);
 	free(c);
+}
+
+/* libevent closes a TLS connection without a close_notify. An OpenSSL 3 client takes
+ * that for a truncation: it answers with a fatal alert, and OpenSSL drops the session
+ * the server received it on, so a TLS 1.2 client without tickets could never resume.
+ * Any client also sees a clean end instead of an "unexpected eof". The write goes
+ * straight to the socket (non-blocking; evhttp closes after the reply has left) and
+ * whatever it returns is of no use: the connection is going. */
+void http_conn_on_close(struct evhttp_connection *con, void *arg)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(con);
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	(void)arg;
+	if (ssl && SSL_is_init_finished(ssl) && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+		(void)SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
 }
 
 void http_conns_free(struct http_worker *w)

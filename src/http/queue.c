@@ -85,10 +85,11 @@ struct http_qitem *http_queue_take_all(struct http_queue *q)
 
 /* ---- Requests answered off the event loop ---- */
 
+/* The connection's close callback while its job runs, then http_conn_on_close again. */
 static void job_on_close(struct evhttp_connection *con, void *arg)
 {
-	(void)con;
 	((struct http_job *)arg)->closed = 1;
+	http_conn_on_close(con, NULL);
 }
 
 int http_job_start(struct http_job *j, struct http_req *r, int with_peer, event_callback_fn done)
@@ -115,7 +116,7 @@ int http_job_submit(struct http_job *j, struct http_queue *q, const char *retry_
 	evhttp_connection_set_closecb(con, job_on_close, j);
 	if (http_queue_push(q, &j->link))
 		return 1;
-	evhttp_connection_set_closecb(con, NULL, NULL);
+	evhttp_connection_set_closecb(con, http_conn_on_close, NULL);
 	evhttp_add_header(evhttp_request_get_output_headers(j->r->req), "Retry-After", retry_after);
 	http_reply_error(j->r, 503, "busy: retry later");
 	free(j->r);
@@ -129,7 +130,8 @@ int http_job_reply_ready(struct http_job *j)
 		atomic_fetch_sub(&j->r->w->srv->in_flight, 1);
 		return 0;
 	}
-	evhttp_connection_set_closecb(evhttp_request_get_connection(j->r->req), NULL, NULL);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(j->r->req), http_conn_on_close,
+				      NULL);
 	return 1;
 }
 

@@ -315,6 +315,7 @@ void http_handle_tls(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 503, "TLS is not available");
 		return;
 	}
+	evhttp_connection_set_closecb(con, http_conn_on_close, NULL);
 	if (!(r = start(req, arg, &path)))
 		return;
 	if (strncmp(path, "/.well-known/est/", 17) == 0) {
