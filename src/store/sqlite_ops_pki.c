@@ -321,22 +321,38 @@ static dt_code each_cert(struct sq_conn *c, sqlite3_stmt *st, dt_cert_cb cb, voi
 						     : sq_error(c, err, "list certificates");
 }
 
+/* In issuance order from after the cursor. The bound is a row value the index
+ * certs_issued seeks (an "?6 IS NULL OR" would make SQLite scan from the start for
+ * every page); one device's certificates come through certs_device instead, a few
+ * rows to sort rather than the whole index to read. */
 dt_code sq_cert_list(struct store_txn *t, const struct dt_cert_filter *f, dt_cert_cb cb, void *arg,
 		     struct dt_error *err)
 {
+	int one_device = f && f->device_id;
 	sqlite3_stmt *st =
-	    sq_stmt(CONN(t), SQ_CERT_LIST,
-		    "SELECT " CERT_COLS " FROM certs WHERE" CERT_FILTER " AND (?5 < 0 OR status=?5)"
-		    " AND (?6 IS NULL OR (issued_at, serial) > (?7, ?6))"
-		    " ORDER BY issued_at, serial",
-		    err);
+	    one_device
+		? sq_stmt(CONN(t), SQ_CERT_LIST_DEVICE,
+			  "SELECT " CERT_COLS " FROM certs WHERE device_id=?2 AND" CERT_FILTER
+			  " AND (?5 < 0 OR status=?5) AND (issued_at, serial) > (?7, ?6)"
+			  " ORDER BY issued_at, serial",
+			  err)
+		: sq_stmt(CONN(t), SQ_CERT_LIST,
+			  "SELECT " CERT_COLS " FROM certs WHERE" CERT_FILTER
+			  " AND (?5 < 0 OR status=?5) AND (issued_at, serial) > (?7, ?6)"
+			  " ORDER BY issued_at, serial",
+			  err);
 
 	if (!st)
 		return err->code;
 	bind_filter(st, f);
 	sqlite3_bind_int(st, 5, f ? f->status : -1);
-	BIND_TEXT(st, 6, f ? f->after_serial : NULL);
-	sqlite3_bind_int64(st, 7, f ? f->after_issued_at : 0);
+	if (f && f->after_serial) {
+		BIND_TEXT(st, 6, f->after_serial);
+		sqlite3_bind_int64(st, 7, f->after_issued_at);
+	} else {
+		BIND_TEXT(st, 6, "");
+		sqlite3_bind_int64(st, 7, INT64_MIN);
+	}
 	return each_cert(CONN(t), st, cb, arg, err);
 }
 

@@ -42,6 +42,7 @@ enum sq_stmt_id {
 	SQ_CERT_INSERT,
 	SQ_CERT_GET,
 	SQ_CERT_LIST,
+	SQ_CERT_LIST_DEVICE,
 	SQ_CERT_SPKI,
 	SQ_CERT_SET_STATUS, /* four statements, one per scope: keep the next three free */
 	SQ_CERT_SET_STATUS_DEVICE,
