@@ -62,6 +62,8 @@
 #define HTTP_TRIM_MIN_DROP 256
 #define HTTP_TRIM_QUIET 2
 #define HTTP_TRIM_INTERVAL_S 5
+/* The watcher trims after this many bytes of CRLs built (cache.c, trim_after_crls). */
+#define HTTP_TRIM_CRL_BYTES (1024 * 1024)
 #define HTTP_HOUSEKEEP_S 1
 /* Issuance jobs waiting beyond this are refused with 503 (back-pressure). */
 #define HTTP_MAX_QUEUED 4096
@@ -137,7 +139,7 @@ struct http_metrics {
 	atomic_ullong request_timeouts; /* connections closed by the request deadline */
 	atomic_ullong idle_reused;	/* idle connections closed at the cap for new ones */
 	atomic_ullong conns_refused;	/* connections closed at accept, over the cap */
-	atomic_ullong memory_trims;	/* malloc_trim calls after a flood */
+	atomic_ullong memory_trims;	/* malloc_trim calls after a flood or CRLs */
 	atomic_ullong ocsp_signer_renewals;
 	atomic_ullong ocsp_signer_renewal_failures;
 };

@@ -133,7 +133,7 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    "# TYPE devtrust_http_connections_cap gauge\n"
 	    "devtrust_http_connections_cap %d\n"
 	    "# HELP devtrust_memory_trims_total Freed heap given back to the system after "
-	    "a flood of connections.\n"
+	    "a flood of connections or large CRLs.\n"
 	    "# TYPE devtrust_memory_trims_total counter\n"
 	    "devtrust_memory_trims_total %llu\n"
 	    "# TYPE devtrust_ocsp_signer_renewals_total counter\n"
