@@ -467,7 +467,7 @@ static void refresh_crls(struct http_cache *c, int all)
 
 /* A CRL build makes an OpenSSL object for each entry, in the watcher's arena, and
  * glibc keeps most of what is freed (holes below the arena's top): the server held
- * the peak of its largest CRL, about 0.7 KB a revoked certificate (DECISIONS.md 74 g).
+ * the peak of its largest CRL, about 0.6 KB a revoked certificate (DECISIONS.md 74 g).
  * So after HTTP_TRIM_CRL_BYTES of CRLs built the watcher gives the free pages back, at
  * most every HTTP_TRIM_INTERVAL_S: malloc_trim holds each arena's lock while it walks
  * it, and a worker allocating there waits. */

@@ -321,6 +321,10 @@ static dt_code each_cert(struct sq_conn *c, sqlite3_stmt *st, dt_cert_cb cb, voi
 						     : sq_error(c, err, "list certificates");
 }
 
+#define CERT_LIST_TAIL                                                                             \
+	CERT_FILTER " AND (?5 < 0 OR status=?5) AND (issued_at, serial) > (?7, ?6)"                \
+		    " ORDER BY issued_at, serial"
+
 /* In issuance order from after the cursor. The bound is a row value the index
  * certs_issued seeks (an "?6 IS NULL OR" would make SQLite scan from the start for
  * every page); one device's certificates come through certs_device instead, a few
@@ -328,19 +332,13 @@ static dt_code each_cert(struct sq_conn *c, sqlite3_stmt *st, dt_cert_cb cb, voi
 dt_code sq_cert_list(struct store_txn *t, const struct dt_cert_filter *f, dt_cert_cb cb, void *arg,
 		     struct dt_error *err)
 {
-	int one_device = f && f->device_id;
 	sqlite3_stmt *st =
-	    one_device
+	    f && f->device_id
 		? sq_stmt(CONN(t), SQ_CERT_LIST_DEVICE,
-			  "SELECT " CERT_COLS " FROM certs WHERE device_id=?2 AND" CERT_FILTER
-			  " AND (?5 < 0 OR status=?5) AND (issued_at, serial) > (?7, ?6)"
-			  " ORDER BY issued_at, serial",
+			  "SELECT " CERT_COLS " FROM certs WHERE device_id=?2 AND" CERT_LIST_TAIL,
 			  err)
 		: sq_stmt(CONN(t), SQ_CERT_LIST,
-			  "SELECT " CERT_COLS " FROM certs WHERE" CERT_FILTER
-			  " AND (?5 < 0 OR status=?5) AND (issued_at, serial) > (?7, ?6)"
-			  " ORDER BY issued_at, serial",
-			  err);
+			  "SELECT " CERT_COLS " FROM certs WHERE" CERT_LIST_TAIL, err);
 
 	if (!st)
 		return err->code;
