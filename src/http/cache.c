@@ -469,14 +469,15 @@ static void refresh_crls(struct http_cache *c, int all)
  * glibc keeps most of what is freed (holes below the arena's top): the server held
  * the peak of its largest CRL, about 0.6 KB a revoked certificate (DECISIONS.md 74 g).
  * So after HTTP_TRIM_CRL_BYTES of CRLs built the watcher gives the free pages back, at
- * most every HTTP_TRIM_INTERVAL_S: malloc_trim holds each arena's lock while it walks
- * it, and a worker allocating there waits. */
+ * most every HTTP_TRIM_CRL_INTERVAL_S: malloc_trim holds each arena's lock while it
+ * walks it (20 ms, up to 255 ms on a loaded machine), and a worker allocating there
+ * waits. Under constant rebuilds the next build takes the pages again anyway. */
 static void trim_after_crls(struct http_cache *c)
 {
 	int64_t now = http_now_us(), took;
 
 	if (c->crl_bytes_untrimmed < HTTP_TRIM_CRL_BYTES ||
-	    (c->trimmed_us && now - c->trimmed_us < (int64_t)HTTP_TRIM_INTERVAL_S * 1000000))
+	    (c->trimmed_us && now - c->trimmed_us < (int64_t)HTTP_TRIM_CRL_INTERVAL_S * 1000000))
 		return;
 	c->crl_bytes_untrimmed = 0;
 	c->trimmed_us = now;

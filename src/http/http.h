@@ -62,8 +62,10 @@
 #define HTTP_TRIM_MIN_DROP 256
 #define HTTP_TRIM_QUIET 2
 #define HTTP_TRIM_INTERVAL_S 5
-/* The watcher trims after this many bytes of CRLs built (cache.c, trim_after_crls). */
+/* The watcher trims after this many bytes of CRLs built, at most every
+ * HTTP_TRIM_CRL_INTERVAL_S (cache.c, trim_after_crls). */
 #define HTTP_TRIM_CRL_BYTES (1024 * 1024)
+#define HTTP_TRIM_CRL_INTERVAL_S 30
 #define HTTP_HOUSEKEEP_S 1
 /* Issuance jobs waiting beyond this are refused with 503 (back-pressure). */
 #define HTTP_MAX_QUEUED 4096
