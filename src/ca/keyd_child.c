@@ -435,9 +435,6 @@ static dt_code sign_as_sent(const struct held_key *h, X509 *x, X509_CRL *crl,
 	return rc;
 }
 
-/* CRLs from this size on (about 1,300 entries) are followed by a heap trim. */
-#define KEYD_TRIM_CRL_BYTES (64 * 1024)
-
 static void sign_crl(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
 {
 	struct held_key *h = NULL;
@@ -625,6 +622,9 @@ static const struct {
     [KEYD_SAVEKEY] = {savekey, PART_NAME | PART_A},
     [KEYD_SIGN_SELF] = {sign_self, PART_B},
 };
+
+/* CRLs from this size on (about 1,300 entries) are followed by a heap trim. */
+#define KEYD_TRIM_CRL_BYTES (64 * 1024)
 
 /* Answers one request; -1 if the answer could not be written. */
 static int answer(struct keyd_signer *sg, int fd, const struct keyd_frame *f)

@@ -64,9 +64,7 @@ struct http_cache {
 	pthread_cond_t stop_cv;
 	int stop;
 	int64_t last_seq;
-	int64_t renew_next;	    /* when the watcher next looks for OCSP signers due */
-	size_t crl_bytes_untrimmed; /* of the CRLs built since the last trim_after_crls */
-	int64_t trimmed_us;
+	int64_t renew_next; /* when the watcher next looks for OCSP signers due */
 };
 
 static void http_date(int64_t t, char *buf, size_t cap)
@@ -291,7 +289,7 @@ static dt_code crl_refresh_locked(struct http_cache *c, struct crl_entry *e, str
 	OPENSSL_free(e->der);
 	e->der = der;
 	e->len = len;
-	c->crl_bytes_untrimmed += len;
+	atomic_fetch_add(&c->srv->crl_bytes_since_trim, len); /* server.c trims after */
 	return DT_OK;
 }
 
@@ -465,29 +463,6 @@ static void refresh_crls(struct http_cache *c, int all)
 	pthread_mutex_unlock(&c->crl_lock);
 }
 
-/* A CRL build makes an OpenSSL object for each entry, in the watcher's arena, and
- * glibc keeps most of what is freed (holes below the arena's top): the server held
- * the peak of its largest CRL, about 0.6 KB a revoked certificate (DECISIONS.md 74 g).
- * So after HTTP_TRIM_CRL_BYTES of CRLs built the watcher gives the free pages back, at
- * most every HTTP_TRIM_CRL_INTERVAL_S: malloc_trim holds each arena's lock while it
- * walks it (20 ms, up to 255 ms on a loaded machine), and a worker allocating there
- * waits. Under constant rebuilds the next build takes the pages again anyway. */
-static void trim_after_crls(struct http_cache *c)
-{
-	int64_t now = http_now_us(), took;
-
-	if (c->crl_bytes_untrimmed < HTTP_TRIM_CRL_BYTES ||
-	    (c->trimmed_us && now - c->trimmed_us < (int64_t)HTTP_TRIM_CRL_INTERVAL_S * 1000000))
-		return;
-	c->crl_bytes_untrimmed = 0;
-	c->trimmed_us = now;
-	dt_heap_give_back();
-	took = http_now_us() - now;
-	atomic_fetch_add(&c->srv->metrics.memory_trims, 1);
-	fprintf(stderr, "{\"event\":\"memory-trimmed\",\"after\":\"crl\",\"us\":%lld}\n",
-		(long long)took);
-}
-
 /* Renews the OCSP signers that are due (DECISIONS.md 44) and plans the next look. */
 static void renew_signers(struct http_cache *c)
 {
@@ -559,7 +534,6 @@ static void *watcher_main(void *arg)
 			if (s.dirty)
 				ocsp_new_generation(c);
 			refresh_crls(c, s.dirty);
-			trim_after_crls(c);
 			if (s.ca_changed)
 				c->renew_next = 0;
 		}

@@ -62,8 +62,8 @@
 #define HTTP_TRIM_MIN_DROP 256
 #define HTTP_TRIM_QUIET 2
 #define HTTP_TRIM_INTERVAL_S 5
-/* The watcher trims after this many bytes of CRLs built, at most every
- * HTTP_TRIM_CRL_INTERVAL_S (cache.c, trim_after_crls). */
+/* It also goes back after HTTP_TRIM_CRL_BYTES of CRLs built, at most every
+ * HTTP_TRIM_CRL_INTERVAL_S (server.c, housekeep_memory). */
 #define HTTP_TRIM_CRL_BYTES (1024 * 1024)
 #define HTTP_TRIM_CRL_INTERVAL_S 30
 #define HTTP_HOUSEKEEP_S 1
@@ -213,6 +213,7 @@ struct http_server {
 	atomic_int conns_open;
 	atomic_int conns_peak;
 	atomic_int conns_peak_since_trim;
+	atomic_size_t crl_bytes_since_trim; /* of the CRLs the watcher built */
 	int conns_cap;
 };
 

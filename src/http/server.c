@@ -403,41 +403,50 @@ struct trim_state {
 	int quiet;
 };
 
-/* After thousands of connections close, glibc keeps their freed heap (in every
- * worker's arena, mostly in holes below the top that free() never returns):
- * RSS stays at the flood's peak. malloc_trim(0) gives back every free page of
- * every arena, but it holds each arena's lock while it walks it, stalling the
- * worker that allocates there. So it runs here, on the main thread, once the
- * open connections have stayed at a quarter of their peak or less for
- * HTTP_TRIM_QUIET ticks (a flood whose connections the deadline closes in
- * batches dips for a moment, and fills up again), and at most every
- * HTTP_TRIM_INTERVAL_S. */
-static void trim_after_flood(struct http_server *srv, struct trim_state *t)
+/* glibc keeps freed heap (mostly in holes below each arena's top, which free() never
+ * returns), so RSS stays at a peak: after thousands of connections close, and after
+ * the watcher builds a large CRL (an OpenSSL object per entry, about 0.6 KB each:
+ * DECISIONS.md 74 g). malloc_trim(0) gives back every free page of every arena, but
+ * it holds each arena's lock while it walks it (20 ms, up to 255 ms on a loaded
+ * machine), stalling a worker that allocates there. So it runs here, on the main
+ * thread, for one of two reasons: the open connections have stayed at a quarter of
+ * their peak or less for HTTP_TRIM_QUIET ticks (a flood whose connections the
+ * deadline closes in batches dips for a moment, and fills up again), at most every
+ * HTTP_TRIM_INTERVAL_S; or HTTP_TRIM_CRL_BYTES of CRLs were built since the last
+ * trim, at most every HTTP_TRIM_CRL_INTERVAL_S (under constant rebuilds the next
+ * build takes the pages again anyway). */
+static void housekeep_memory(struct http_server *srv, struct trim_state *t)
 {
 	int open = atomic_load(&srv->conns_open);
 	int peak = atomic_load(&srv->conns_peak_since_trim);
-	int64_t now = http_now_us(), took;
-	long before, after;
+	int64_t now = http_now_us(), took, since = t->last_us ? now - t->last_us : INT64_MAX;
+	const char *after;
+	long before, after_kb;
 
-	if (peak - open < HTTP_TRIM_MIN_DROP || open > peak / 4) {
+	if (peak - open < HTTP_TRIM_MIN_DROP || open > peak / 4)
 		t->quiet = 0;
-		return;
-	}
-	if (++t->quiet < HTTP_TRIM_QUIET ||
-	    (t->last_us && now - t->last_us < (int64_t)HTTP_TRIM_INTERVAL_S * 1000000))
+	else
+		t->quiet++;
+	if (t->quiet >= HTTP_TRIM_QUIET && since >= (int64_t)HTTP_TRIM_INTERVAL_S * 1000000)
+		after = "flood";
+	else if (atomic_load(&srv->crl_bytes_since_trim) >= HTTP_TRIM_CRL_BYTES &&
+		 since >= (int64_t)HTTP_TRIM_CRL_INTERVAL_S * 1000000)
+		after = "crl";
+	else
 		return;
 	t->last_us = now;
 	t->quiet = 0;
 	atomic_store(&srv->conns_peak_since_trim, open);
+	atomic_store(&srv->crl_bytes_since_trim, 0);
 	before = rss_kb();
 	dt_heap_give_back();
 	took = http_now_us() - now;
-	after = rss_kb();
+	after_kb = rss_kb();
 	atomic_fetch_add(&srv->metrics.memory_trims, 1);
 	fprintf(stderr,
-		"{\"event\":\"memory-trimmed\",\"connections\":%d,\"peak\":%d,"
-		"\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"ms\":%lld}\n",
-		open, peak, before, after, (long long)(took / 1000));
+		"{\"event\":\"memory-trimmed\",\"after\":\"%s\",\"connections\":%d,"
+		"\"peak\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"ms\":%.1f}\n",
+		after, open, peak, before, after_kb, (double)took / 1000);
 }
 
 dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_error *err)
@@ -501,11 +510,11 @@ dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg, struct dt_
 			"\"key_isolation\":%s,\"signer_pid\":%d}\n",
 			cfg->https_addr, cfg->http_addr, n,
 			cfg->no_key_isolation ? "false" : "true", ca_keyd_pid(ctx));
-		/* The main thread has nothing else to do: it gives memory back after floods,
-		 * off the workers' loops. */
+		/* The main thread has nothing else to do: it gives memory back after floods
+		 * and large CRLs, off the workers' loops. */
 		while ((sig = sigtimedwait(&set, NULL, &housekeep)) < 0)
 			if (errno == EAGAIN)
-				trim_after_flood(&srv, &trim);
+				housekeep_memory(&srv, &trim);
 		fprintf(stderr, "{\"event\":\"draining\",\"signal\":%d}\n", sig);
 	}
 	for (int i = 0; i < started; i++)
