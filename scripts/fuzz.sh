@@ -38,6 +38,8 @@ max_len() {
 	# most 16 KiB (KEYD_MAX_CERT), two of them in a frame; longer claimed lengths
 	# need no bytes behind them to be tried.
 	keyd) echo 40000 ;;
+	# launcher: a control message is 12 bytes; longer ones must be refused.
+	launcher) echo 256 ;;
 	esac
 }
 dict_of() {

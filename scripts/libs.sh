@@ -2,7 +2,7 @@
 # root by scripts/fuzz.sh, tests/integration/fuzz_corpus_test.sh and bench/): DT_LIBS,
 # its libraries (the CA signer's confinement needs libseccomp); and for the libFuzzer
 # harnesses FUZZ_ALL, every one, and fuzz_parts (BUILD set).
-FUZZ_ALL="csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api keyd"
+FUZZ_ALL="csr csv import names est ocsp authz agent_certsonly agent_csrattrs agent_config api keyd launcher"
 DT_LIBS="$(pkg-config --libs openssl sqlite3 jansson libseccomp) -lpthread"
 
 # fuzz_parts T: sets src (the harness's sources), lib (its library) and libs for harness

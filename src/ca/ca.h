@@ -8,6 +8,7 @@
 
 #include <openssl/ocsp.h>
 #include <openssl/x509.h>
+#include <sys/types.h>
 
 #include "core/core.h"
 #include "devtrust/inventory.h"
@@ -172,5 +173,39 @@ void ca_keyd_stop(struct dt_ctx *ctx);
 /* The signer process itself: serves the nconns sockets at fds 3.. until all close;
  * returns the exit status. */
 int ca_keyd_main(const char *data_dir, const char *passphrase_file, int nconns);
+
+/* ---- Privilege separation of devtrust serve started as root (privsep.c, DECISIONS 78) ---- */
+struct ca_users {
+	uid_t uid; /* the server's user */
+	gid_t gid; /* and its group, which the data dir gets */
+	int signer;
+	uid_t s_uid; /* with signer: the signer's user, owner of the CA keys */
+	gid_t s_gid;
+	char user[64], signer_user[64];
+};
+/* Looks up user and signer_user (NULL: the signer runs as the server's user), neither
+ * of them root nor the same; the process must be root. */
+DT_MUST_USE dt_code ca_privsep_users(const char *user, const char *signer_user, struct ca_users *u,
+				     struct dt_error *err);
+/* Gives the data dir to u: everything in it to the server's user, except with a signer
+ * user the CA key files (ca_key_file_is_ca), which go to it, 0600, in DATA/keys
+ * (signer user, the server's group, 1770) under DATA (0750), and the passphrase file,
+ * which its group may read (0640). Nothing is followed out of the data dir. */
+DT_MUST_USE dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u,
+				       struct dt_error *err);
+/* Starts the launcher process, as u's signer user, through which the next ca_keyd_start
+ * starts its signers (keyd_launcher.c). Call it as root, before ca_privsep_drop. */
+DT_MUST_USE dt_code ca_keyd_launcher_start(const char *data_dir, const char *passphrase_file,
+					   const struct ca_users *u, struct dt_error *err);
+/* The launcher process itself (ids from ca_keyd_launcher_start); its exit status. */
+int ca_keyd_launcher_main(const char *data_dir, const char *passphrase_file, const char *ids);
+/* The owner a key file that root writes into a data dir given to other users (a CLI
+ * command run as root) must get: a CA key the owner of DATA/keys (and that user's
+ * group), another the owner of DATA. (uid_t)-1 for a process other than root's, or in
+ * a data dir of root's. */
+DT_MUST_USE dt_code ca_privsep_owner(const char *data_dir, const char *file, uid_t *uid, gid_t *gid,
+				     struct dt_error *err);
+/* Becomes u's server user for good (no supplementary group, no way back). */
+DT_MUST_USE dt_code ca_privsep_drop(const struct ca_users *u, struct dt_error *err);
 
 #endif

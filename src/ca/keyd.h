@@ -6,8 +6,10 @@
 #ifndef DT_CA_KEYD_H
 #define DT_CA_KEYD_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ca/ca_keys.h"
 
@@ -89,6 +91,43 @@ int keyd_serve(struct keyd_signer *sg, int fd);
 DT_MUST_USE dt_code keyd_confine(struct dt_error *err);
 /* 1 in a sanitizer build, whose filter also lets the sanitizer's runtime work. */
 int keyd_sanitized(void);
+
+/* ---- The launcher (keyd_launcher.c): starts signers under a user of their own ---- */
+/* Messages on the launcher's SOCK_SEQPACKET control socket. */
+enum keyd_ctl_op {
+	KEYD_CTL_SPAWN = 1,   /* server: start a signer on the KEYD_CONNS fds passed along */
+	KEYD_CTL_KILL = 2,    /* server: SIGKILL the signer pid, if it still runs */
+	KEYD_CTL_STARTED = 3, /* launcher: pid started (pid 0: could not, errno in status) */
+	KEYD_CTL_EXITED = 4,  /* launcher: pid exited with the wait status status */
+};
+struct keyd_ctl {
+	int32_t op;
+	int32_t pid;
+	int32_t status;
+};
+/* In a child between fork and exec (async-signal-safe calls only): moves ends to fds 3
+ * to 3 + KEYD_CONNS - 1, closes every other descriptor, dies with its parent, and runs
+ * argv from exefd (fexecve) or, with exefd -1, from exe. Returns only by _exit. */
+void keyd_exec_signer(int exefd, const char *exe, char *const argv[], int ends[KEYD_CONNS],
+		      pid_t parent, const sigset_t *none);
+/* The argv of a signer (mode "--key-signer", arg the number of connections) or of a
+ * launcher (mode "--key-launcher", arg its ids): malloc'ed strings in argv (cap
+ * KEYD_ARGV_MAX, NULL-terminated; keyd_argv_free them); -1 when out of memory. */
+#define KEYD_ARGV_MAX 12
+int keyd_argv(char *argv[KEYD_ARGV_MAX], const char *data_dir, const char *passphrase_file,
+	      const char *mode, const char *arg);
+void keyd_argv_free(char *argv[KEYD_ARGV_MAX]);
+/* The launcher's ids "UID:GID:EXTRA:PARENT" (the signer user's ids, the group it shares
+ * with the server, the server's pid; each 1 to 2^31-1): 0, or -1. */
+int keyd_parse_ids(const char *ids, uid_t *uid, gid_t *gid, gid_t *extra, pid_t *parent);
+/* One datagram of len bytes with nfds descriptors (at most KEYD_CONNS + 1: tests send
+ * one too many) passed along: 0, or -1. */
+int keyd_send_fds(int fd, const void *data, size_t len, const int *fds, int nfds);
+/* One control message, with fds (KEYD_CONNS of them) for KEYD_CTL_SPAWN: 0, or -1. */
+int keyd_ctl_send(int fd, const struct keyd_ctl *m, const int *fds, int nfds);
+/* Reads one control message, and with fds the descriptors passed along (close-on-exec;
+ * *nfds of them): 0; 1 at the end of the stream; -1 on an error or a malformed one. */
+int keyd_ctl_recv(int fd, struct keyd_ctl *m, int *fds, int *nfds);
 
 /* ---- The server's side (keyd_client.c); struct ca_keyd is declared in ca.h ---- */
 /* Frees a stopped keyd (ca_keyring_free). */

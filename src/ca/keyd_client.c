@@ -32,7 +32,6 @@ extern char **environ;
 #define KEYD_BACKOFF_MAX_MS 5000
 /* A stop waits this long for the signer to leave by itself before it is killed. */
 #define KEYD_STOP_MS 2000
-#define KEYD_ARGV_MAX 12
 
 struct keyd_conn {
 	int fd;
@@ -43,6 +42,9 @@ struct keyd_conn {
 struct ca_keyd {
 	char *exe;		   /* the signer's binary */
 	char *argv[KEYD_ARGV_MAX]; /* and its command line, malloc'ed */
+	int ctl;		   /* a launcher's control socket (DECISIONS.md 78), or -1 */
+	pid_t launcher;
+	pthread_mutex_t ctl_mu; /* writes on ctl */
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
 	pthread_t supervisor;
@@ -85,34 +87,56 @@ static void close_all(struct keyd_conn *c)
 	}
 }
 
-/*
- * In the child between fork and exec: async-signal-safe calls only, since other
- * threads' locks (malloc's, OpenSSL's) may be held by threads that do not exist here.
- * The exec gives the signer a fresh address space: nothing of the server's memory, and
- * its own layout.
- */
-static void exec_signer(struct ca_keyd *k, int ends[KEYD_CONNS], pid_t parent, const sigset_t *none)
+/* Has the launcher start a signer on ends (privilege separation): its pid in *out. */
+static dt_code launch(struct ca_keyd *k, int ends[KEYD_CONNS], pid_t *out, struct dt_error *err)
 {
-	int i;
+	struct keyd_ctl m = {KEYD_CTL_SPAWN, 0, 0};
+	int r;
 
-	/* Above the target range first, so that no dup2 lands on an end not moved yet. */
-	for (i = 0; i < KEYD_CONNS; i++)
-		if ((ends[i] = fcntl(ends[i], F_DUPFD, 3 + KEYD_CONNS)) < 0)
-			_exit(126);
-	for (i = 0; i < KEYD_CONNS; i++)
-		if (dup2(ends[i], 3 + i) != 3 + i)
-			_exit(126);
-	/* Listeners, the store, the data dir's lock: none of them goes along. */
-	if (close_range(3 + KEYD_CONNS, ~0U, 0) != 0)
-		for (i = 3 + KEYD_CONNS; i < 1024; i++)
-			close(i);
-	/* It dies with the thread that forks it (the supervisor, as long-lived as the server). */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
-		_exit(125);
-	sigprocmask(SIG_SETMASK, none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	execve(k->exe, k->argv, environ);
-	_exit(127);
+	pthread_mutex_lock(&k->ctl_mu);
+	r = keyd_ctl_send(k->ctl, &m, ends, KEYD_CONNS);
+	pthread_mutex_unlock(&k->ctl_mu);
+	/* Only this thread reads: the answer is the next message. */
+	if (r != 0 || keyd_ctl_recv(k->ctl, &m, NULL, NULL) != 0)
+		return dt_fail(err, DT_ERR_IO, "the key signer's launcher has stopped");
+	if (m.op != KEYD_CTL_STARTED || m.pid <= 0)
+		return dt_fail(err, DT_ERR_IO, "the key signer's launcher cannot start it: %s",
+			       strerror(m.status > 0 ? m.status : EINVAL));
+	*out = (pid_t)m.pid;
+	return DT_OK;
+}
+
+/* Waits until the signer pid exits, and reaps it: its wait status, or -1 when its
+ * launcher has gone (and with it the signer). */
+static int reap(struct ca_keyd *k, pid_t pid)
+{
+	struct keyd_ctl m = {0, 0, 0};
+	siginfo_t si;
+
+	if (k->ctl >= 0) {
+		while (keyd_ctl_recv(k->ctl, &m, NULL, NULL) == 0)
+			if (m.op == KEYD_CTL_EXITED && m.pid == pid)
+				return m.status;
+		return -1;
+	}
+	/* Seen exited but not reaped: until waitpid, the pid cannot be reused. */
+	while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) != 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* SIGKILLs the signer that runs (k->mu held, k->pid > 0 and not exited). */
+static void kill_signer(struct ca_keyd *k)
+{
+	struct keyd_ctl m = {KEYD_CTL_KILL, (int32_t)k->pid, 0};
+
+	if (k->ctl < 0) {
+		kill(k->pid, SIGKILL);
+		return;
+	}
+	pthread_mutex_lock(&k->ctl_mu);
+	(void)keyd_ctl_send(k->ctl, &m, NULL, 0);
+	pthread_mutex_unlock(&k->ctl_mu);
 }
 
 /* A new signer process and the server's ends of its connections. */
@@ -148,13 +172,17 @@ static dt_code spawn(struct ca_keyd *k, struct keyd_conn **conns, pid_t *out, st
 			goto out;
 		}
 	}
+	if (k->ctl >= 0) {
+		rc = launch(k, ends, out, err);
+		goto out;
+	}
 	if ((pid = fork()) < 0) {
 		rc = dt_fail(err, DT_ERR_IO, "cannot start the key signer: fork: %s",
 			     strerror(errno));
 		goto out;
 	}
 	if (pid == 0)
-		exec_signer(k, ends, parent, &none);
+		keyd_exec_signer(-1, k->exe, k->argv, ends, parent, &none);
 	*out = pid;
 out:
 	for (int i = 0; i < made; i++)
@@ -193,7 +221,6 @@ static void *supervise(void *arg)
 		pid_t pid = 0;
 		int64_t t0 = mono_ms();
 		int status = 0, stop;
-		siginfo_t si;
 		dt_code rc = spawn(k, &conns, &pid, &e);
 
 		pthread_mutex_lock(&k->mu);
@@ -223,19 +250,21 @@ static void *supervise(void *arg)
 				fprintf(stderr, "{\"event\":\"signer-started\",\"pid\":%d}\n",
 					(int)pid);
 			first = 0;
-			/* Seen exited but not reaped: until waitpid, the pid cannot be reused. */
-			while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) != 0 &&
-			       errno == EINTR)
-				;
+			status = reap(k, pid);
 			pthread_mutex_lock(&k->mu);
 			k->exited = 1;
 			k->up = 0;
 			k->gen++;
 			conns = k->idle;
 			k->idle = NULL;
+			if (status < 0 && !k->stopping) {
+				/* Nothing can start a signer under its user any more. */
+				fprintf(stderr, "{\"event\":\"signer-launcher-exited\"}\n");
+				k->stopping = 1;
+			}
 			pthread_mutex_unlock(&k->mu);
 			close_all(conns);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			while (k->ctl < 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
 		}
 		backoff = mono_ms() - t0 >= KEYD_STABLE_MS    ? 0
@@ -316,7 +345,7 @@ static void conn_put(struct ca_keyd *k, struct keyd_conn *c, int broken)
 		stale = k->idle;
 		k->idle = NULL;
 		if (!k->exited && k->pid > 0)
-			kill(k->pid, SIGKILL);
+			kill_signer(k);
 	}
 	pthread_mutex_unlock(&k->mu);
 	close_all(stale);
@@ -625,7 +654,7 @@ static void stop_threads(struct ca_keyd *k)
 	while (!k->done)
 		if (wait_until(k, until) == ETIMEDOUT && !k->done) {
 			if (k->pid > 0 && !k->exited)
-				kill(k->pid, SIGKILL);
+				kill_signer(k);
 			until = mono_ms() + KEYD_STOP_MS;
 		}
 	pthread_mutex_unlock(&k->mu);
@@ -639,15 +668,78 @@ void keyd_free(struct ca_keyd *k)
 		return;
 	stop_threads(k);
 	close_all(k->idle);
-	for (int i = 0; i < KEYD_ARGV_MAX; i++)
-		free(k->argv[i]);
+	if (k->ctl >= 0) {
+		close(k->ctl); /* the launcher leaves at the end of its socket */
+		while (waitpid(k->launcher, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	keyd_argv_free(k->argv);
 	free(k->exe);
 	EVP_PKEY_free(k->placeholder[0]);
 	EVP_PKEY_free(k->placeholder[1]);
 	pthread_mutex_destroy(&k->ph_mu);
+	pthread_mutex_destroy(&k->ctl_mu);
 	pthread_cond_destroy(&k->cv);
 	pthread_mutex_destroy(&k->mu);
 	free(k);
+}
+
+/* The launcher of this process (ca_keyd_launcher_start), until ca_keyd_start takes it. */
+static struct {
+	int ctl;
+	pid_t pid;
+} launcher = {-1, 0};
+
+dt_code ca_keyd_launcher_start(const char *data_dir, const char *passphrase_file,
+			       const struct ca_users *u, struct dt_error *err)
+{
+	char *argv[KEYD_ARGV_MAX], ids[64];
+	int sv[2];
+	sigset_t none;
+	pid_t parent = getpid(), pid;
+	struct keyd_ctl m = {0, 0, 0};
+	dt_code rc = DT_OK;
+
+	if (launcher.ctl >= 0)
+		return dt_fail(err, DT_ERR_INTERNAL, "the key launcher is running already");
+	snprintf(ids, sizeof(ids), "%lu:%lu:%lu:%ld", (unsigned long)u->s_uid,
+		 (unsigned long)u->s_gid, (unsigned long)u->gid, (long)parent);
+	if (keyd_argv(argv, data_dir, passphrase_file, "--key-launcher", ids) != 0)
+		return dt_fail(err, DT_ERR_INTERNAL, "out of memory");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		keyd_argv_free(argv);
+		return dt_fail(err, DT_ERR_IO, "socketpair: %s", strerror(errno));
+	}
+	sigemptyset(&none);
+	if ((pid = fork()) == 0) {
+		int ends[KEYD_CONNS];
+
+		/* fd 3 the control socket; the launcher closes the other seven at once. */
+		for (int i = 0; i < KEYD_CONNS; i++)
+			ends[i] = sv[1];
+		keyd_exec_signer(-1, "/proc/self/exe", argv, ends, parent, &none);
+	}
+	close(sv[1]);
+	keyd_argv_free(argv);
+	if (pid < 0) {
+		close(sv[0]);
+		return dt_fail(err, DT_ERR_IO, "cannot start the key launcher: fork: %s",
+			       strerror(errno));
+	}
+	/* A ping through a spawn that cannot succeed: the launcher runs, as the signer
+	 * user, and answers. */
+	m = (struct keyd_ctl){KEYD_CTL_SPAWN, 0, 0};
+	if (keyd_ctl_send(sv[0], &m, NULL, 0) != 0 || keyd_ctl_recv(sv[0], &m, NULL, NULL) != 0 ||
+	    m.op != KEYD_CTL_STARTED) {
+		close(sv[0]);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return dt_fail(err, DT_ERR_IO,
+			       "the key launcher did not start: see its message above");
+	}
+	launcher.ctl = sv[0];
+	launcher.pid = pid;
+	return rc;
 }
 
 static struct ca_keyd *keyd_new(struct dt_ctx *ctx, const char *exe, struct dt_error *err)
@@ -655,26 +747,26 @@ static struct ca_keyd *keyd_new(struct dt_ctx *ctx, const char *exe, struct dt_e
 	struct ca_keyd *k = calloc(1, sizeof(*k));
 	pthread_condattr_t attr;
 	char n[16];
-	int i = 0, ok = 1;
+	int ok;
 
 	if (!k)
 		return NULL;
 	pthread_mutex_init(&k->mu, NULL);
+	pthread_mutex_init(&k->ctl_mu, NULL);
 	pthread_mutex_init(&k->ph_mu, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&k->cv, &attr);
 	pthread_condattr_destroy(&attr);
 	snprintf(n, sizeof(n), "%d", KEYD_CONNS);
-	/* argv[0] names it in ps; the binary is exe, or the server's own. */
-	ok = ok && (k->exe = strdup(exe ? exe : "/proc/self/exe"));
-	ok = ok && (k->argv[i++] = strdup("devtrust-key-signer"));
-	ok = ok && (k->argv[i++] = strdup("--data")) && (k->argv[i++] = strdup(ctx->data_dir));
-	if (ctx->passphrase_file)
-		ok = ok && (k->argv[i++] = strdup("--passphrase-file")) &&
-		     (k->argv[i++] = strdup(ctx->passphrase_file));
-	ok = ok && (k->argv[i++] = strdup("serve")) && (k->argv[i++] = strdup("--key-signer")) &&
-	     (k->argv[i++] = strdup(n));
+	/* The binary is exe, or the server's own. */
+	k->ctl = -1;
+	ok = (k->exe = strdup(exe ? exe : "/proc/self/exe")) &&
+	     keyd_argv(k->argv, ctx->data_dir, ctx->passphrase_file, "--key-signer", n) == 0;
+	/* A launcher started before the server dropped to its user starts the signers. */
+	k->ctl = launcher.ctl;
+	k->launcher = launcher.pid;
+	launcher.ctl = -1;
 	if (!ok) {
 		keyd_free(k);
 		dt_fail(err, DT_ERR_INTERNAL, "out of memory");

@@ -12,7 +12,7 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 	static const char usage[] =
 	    "devtrust serve [--listen ADDR:PORT] [--listen-http ADDR:PORT] [--workers N] "
 	    "[--issue-threads N] [--max-connections N] [--request-timeout SECONDS] "
-	    "[--no-key-isolation]";
+	    "[--no-key-isolation] [--user USER [--signer-user USER]]";
 	struct cli_args a;
 	struct http_config cfg;
 	struct dt_open_opts o = {c->data_dir, c->passphrase_file, c->actor, 1};
@@ -22,12 +22,16 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 
 	if ((rc = cli_parse(argc, argv,
 			    "listen= listen-http= workers= issue-threads= max-connections= "
-			    "request-timeout= no-key-isolation key-signer=",
+			    "request-timeout= no-key-isolation key-signer= key-launcher= user= "
+			    "signer-user=",
 			    0, 0, usage, &a)) != 0)
 		return rc;
-	/* Internal: the CA key signer process the server starts (key isolation). */
+	/* Internal: the CA key signer process the server starts (key isolation), and the
+	 * launcher that starts it under a user of its own (privilege separation). */
 	if ((v = cli_opt(&a, "key-signer")))
 		return http_key_signer(c->data_dir, c->passphrase_file, atoi(v));
+	if ((v = cli_opt(&a, "key-launcher")))
+		return http_key_launcher(c->data_dir, c->passphrase_file, v);
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(cfg.https_addr, sizeof(cfg.https_addr), "%s",
 		 cli_opt(&a, "listen") ? cli_opt(&a, "listen") : "127.0.0.1:8443");
@@ -47,6 +51,15 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 		return cli_usage(usage, "--request-timeout takes 1 to %d seconds",
 				 HTTP_REQUEST_TIMEOUT_MAX_S);
 	cfg.no_key_isolation = cli_flag(&a, "no-key-isolation");
+	if (cli_opt(&a, "signer-user") && !cli_opt(&a, "user"))
+		return cli_usage(usage, "--signer-user needs --user");
+	if (cli_opt(&a, "signer-user") && cfg.no_key_isolation)
+		return cli_usage(usage, "--signer-user needs key isolation");
+	/* Before the store is opened: from here on this process is --user. */
+	if (cli_opt(&a, "user") &&
+	    http_privsep(c->data_dir, c->passphrase_file, cli_opt(&a, "user"),
+			 cli_opt(&a, "signer-user"), &err) != DT_OK)
+		return cli_fail(c, &err);
 	/* The server's store batches concurrent issuances into one commit. */
 	if (dt_open(&o, &c->ctx, &err) != DT_OK || http_serve(c->ctx, &cfg, &err) != DT_OK)
 		return cli_fail(c, &err);

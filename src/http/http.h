@@ -87,6 +87,13 @@ DT_MUST_USE dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg
 /* `devtrust serve --key-signer N`: the CA key signer process that http_serve starts
  * (key isolation) on its N sockets at fds 3..; returns the exit status. */
 int http_key_signer(const char *data_dir, const char *passphrase_file, int nconns);
+/* The signer's launcher of privilege separation (serve --key-launcher IDS). */
+int http_key_launcher(const char *data_dir, const char *passphrase_file, const char *ids);
+/* Privilege separation, before the store is opened, as root (DECISIONS.md 78): gives
+ * the data dir to user (and its CA keys to signer_user, if not NULL), starts the
+ * signer's launcher as signer_user, and becomes user for good. */
+DT_MUST_USE dt_code http_privsep(const char *data_dir, const char *passphrase_file,
+				 const char *user, const char *signer_user, struct dt_error *err);
 
 /* "host:port" or "[v6]:port" (numeric) into a socket address. */
 DT_MUST_USE dt_code http_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,

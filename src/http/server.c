@@ -543,3 +543,36 @@ int http_key_signer(const char *data_dir, const char *passphrase_file, int nconn
 {
 	return ca_keyd_main(data_dir, passphrase_file, nconns);
 }
+
+int http_key_launcher(const char *data_dir, const char *passphrase_file, const char *ids)
+{
+	return ca_keyd_launcher_main(data_dir, passphrase_file, ids);
+}
+
+dt_code http_privsep(const char *data_dir, const char *passphrase_file, const char *user,
+		     const char *signer_user, struct dt_error *err)
+{
+	struct ca_users u;
+	dt_code rc;
+
+	if ((rc = ca_privsep_users(user, signer_user, &u, err)) != DT_OK ||
+	    (rc = ca_privsep_prepare(data_dir, &u, err)) != DT_OK ||
+	    (u.signer &&
+	     (rc = ca_keyd_launcher_start(data_dir, passphrase_file, &u, err)) != DT_OK) ||
+	    (rc = ca_privsep_drop(&u, err)) != DT_OK)
+		return rc;
+	if (access(data_dir, R_OK | W_OK | X_OK) != 0)
+		return dt_fail(err, DT_ERR_IO,
+			       "%s cannot reach the data dir %s (%s): is a directory above it "
+			       "closed to that user?",
+			       u.user, data_dir, strerror(errno));
+	if (u.signer)
+		fprintf(stderr,
+			"{\"event\":\"privileges-dropped\",\"user\":\"%s\",\"uid\":%lu,"
+			"\"signer_user\":\"%s\",\"signer_uid\":%lu}\n",
+			u.user, (unsigned long)u.uid, u.signer_user, (unsigned long)u.s_uid);
+	else
+		fprintf(stderr, "{\"event\":\"privileges-dropped\",\"user\":\"%s\",\"uid\":%lu}\n",
+			u.user, (unsigned long)u.uid);
+	return DT_OK;
+}
