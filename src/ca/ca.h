@@ -199,12 +199,12 @@ DT_MUST_USE dt_code ca_keyd_launcher_start(const char *data_dir, const char *pas
 					   const struct ca_users *u, struct dt_error *err);
 /* The launcher process itself (ids from ca_keyd_launcher_start); its exit status. */
 int ca_keyd_launcher_main(const char *data_dir, const char *passphrase_file, const char *ids);
-/* The owner a key file that root writes into a data dir given to other users (a CLI
- * command run as root) must get: a CA key the owner of DATA/keys (and that user's
- * group), another the owner of DATA. (uid_t)-1 for a process other than root's, or in
- * a data dir of root's. */
-DT_MUST_USE dt_code ca_privsep_owner(const char *data_dir, const char *file, uid_t *uid, gid_t *gid,
-				     struct dt_error *err);
+/* For a command run as root on a data dir given to other users: *found 1 and u its
+ * users, read from the files (the data dir's owner and group; with a signer user, the
+ * owner of a DATA/keys that ca_privsep_prepare laid out). *found 0 for a process other
+ * than root's, a data dir of root's, or none. */
+DT_MUST_USE dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
+				      struct dt_error *err);
 /* Becomes u's server user for good (no supplementary group, no way back). */
 DT_MUST_USE dt_code ca_privsep_drop(const struct ca_users *u, struct dt_error *err);
 

@@ -674,7 +674,6 @@ struct keyd_signer *keyd_signer_new(const char *data_dir, const char *passphrase
 	if (!sg)
 		return NULL;
 	pthread_mutex_init(&sg->ctx.keys_mu, NULL);
-	sg->ctx.key_signer = 1;
 	if (!(sg->ctx.data_dir = strdup(data_dir)) ||
 	    (passphrase_file && !(sg->ctx.passphrase_file = strdup(passphrase_file)))) {
 		keyd_signer_free(sg);

@@ -44,6 +44,7 @@ struct ca_keyd {
 	char *argv[KEYD_ARGV_MAX]; /* and its command line, malloc'ed */
 	int ctl;		   /* a launcher's control socket (DECISIONS.md 78), or -1 */
 	pid_t launcher;
+	int launcher_gone;	/* its socket failed: the supervisor's own */
 	pthread_mutex_t ctl_mu; /* writes on ctl */
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
@@ -97,8 +98,10 @@ static dt_code launch(struct ca_keyd *k, int ends[KEYD_CONNS], pid_t *out, struc
 	r = keyd_ctl_send(k->ctl, &m, ends, KEYD_CONNS);
 	pthread_mutex_unlock(&k->ctl_mu);
 	/* Only this thread reads: the answer is the next message. */
-	if (r != 0 || keyd_ctl_recv(k->ctl, &m, NULL, NULL) != 0)
+	if (r != 0 || keyd_ctl_recv(k->ctl, &m, NULL, NULL) != 0) {
+		k->launcher_gone = 1;
 		return dt_fail(err, DT_ERR_IO, "the key signer's launcher has stopped");
+	}
 	if (m.op != KEYD_CTL_STARTED || m.pid <= 0)
 		return dt_fail(err, DT_ERR_IO, "the key signer's launcher cannot start it: %s",
 			       strerror(m.status > 0 ? m.status : EINVAL));
@@ -245,6 +248,15 @@ static void *supervise(void *arg)
 		close_all(conns); /* stopped meanwhile: the signer sees the end at once */
 		if (rc != DT_OK && first)
 			break;
+		if (rc != DT_OK && k->launcher_gone) {
+			pthread_mutex_lock(&k->mu);
+			if (!k->stopping) {
+				fprintf(stderr, "{\"event\":\"signer-launcher-exited\"}\n");
+				k->stopping = 1;
+			}
+			pthread_mutex_unlock(&k->mu);
+			break;
+		}
 		if (rc == DT_OK) {
 			if (!first)
 				fprintf(stderr, "{\"event\":\"signer-started\",\"pid\":%d}\n",

@@ -36,19 +36,28 @@ void keyd_exec_signer(int exefd, const char *exe, char *const argv[], int ends[K
 {
 	int i;
 
-	/* Above the target range first, so that no dup2 lands on an end not moved yet. */
+	int keep = 3 + KEYD_CONNS; /* the first descriptor that does not go along */
+
+	/* Above the target range (and exefd's slot) first, so that no dup2 lands on an end
+	 * not moved yet. */
 	for (i = 0; i < KEYD_CONNS; i++)
-		if ((ends[i] = fcntl(ends[i], F_DUPFD, 3 + KEYD_CONNS)) < 0)
+		if ((ends[i] = fcntl(ends[i], F_DUPFD, keep + 1)) < 0)
 			_exit(126);
 	for (i = 0; i < KEYD_CONNS; i++)
 		if (dup2(ends[i], 3 + i) != 3 + i)
 			_exit(126);
+	/* The binary to run, right above them until the exec. */
+	if (exefd >= 0) {
+		if ((exefd != keep && dup2(exefd, keep) != keep) ||
+		    fcntl(keep, F_SETFD, FD_CLOEXEC) != 0)
+			_exit(126);
+		exefd = keep++;
+	}
 	/* Listeners, the store, the data dir's lock, a launcher's control socket: none of
-	 * them goes along (close-on-exec, so that exefd lasts until the exec). */
-	if (close_range(3 + KEYD_CONNS, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-		for (i = 3 + KEYD_CONNS; i < 1024; i++)
-			if (i != exefd)
-				close(i);
+	 * them goes along. */
+	if (close_range((unsigned)keep, ~0U, 0) != 0)
+		for (i = keep; i < 1024; i++)
+			close(i);
 	/* It dies with the thread that forks it (as long-lived as the server). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
 		_exit(125);
@@ -150,12 +159,14 @@ int keyd_ctl_recv(int fd, struct keyd_ctl *m, int *fds, int *nfds)
 	h.msg_controllen = sizeof(u.buf);
 	while ((n = recvmsg(fd, &h, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
-	if (n == 0)
-		return 1;
+	/* On an error the kernel leaves msg_control as it was: nothing to read there. */
+	if (n < 0)
+		return -1;
 	for (c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
 		int k = 0, *p;
 
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
 			continue;
 		k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 		p = (int *)(void *)CMSG_DATA(c);
@@ -175,7 +186,8 @@ int keyd_ctl_recv(int fd, struct keyd_ctl *m, int *fds, int *nfds)
 	}
 	if (nfds)
 		*nfds = got;
-	return bad || n < 0 ? -1 : 0;
+	/* An empty datagram is the end of the stream, descriptors or not (closed above). */
+	return n == 0 ? 1 : bad ? -1 : 0;
 }
 
 int keyd_parse_ids(const char *ids, uid_t *uid, gid_t *gid, gid_t *extra, pid_t *parent)

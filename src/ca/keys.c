@@ -119,8 +119,6 @@ dt_code ca_key_save(struct dt_ctx *ctx, const char *file, EVP_PKEY *key, struct 
 	BIO *bio = NULL;
 	char *pem = NULL;
 	long pem_len;
-	uid_t uid;
-	gid_t gid;
 	dt_code rc;
 
 	if (keyd_of(ctx) && ca_key_file_is_ca(file))
@@ -140,11 +138,7 @@ dt_code ca_key_save(struct dt_ctx *ctx, const char *file, EVP_PKEY *key, struct 
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encrypt the key for %s", file);
 		goto out;
 	}
-	/* The signer writes as the owner already, and may not make the calls. */
-	if (ctx->key_signer)
-		rc = dt_write_private_file(path, pem, (size_t)pem_len, err);
-	else if ((rc = ca_privsep_owner(ctx->data_dir, file, &uid, &gid, err)) == DT_OK)
-		rc = dt_write_private_file_owned(path, pem, (size_t)pem_len, uid, gid, err);
+	rc = dt_write_private_file(path, pem, (size_t)pem_len, err);
 out:
 	OPENSSL_cleanse(pass, pass_len);
 	free(pass);

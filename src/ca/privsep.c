@@ -39,6 +39,18 @@ static dt_code lookup(const char *name, const char *option, uid_t *uid, gid_t *g
 	return DT_OK;
 }
 
+/* The user's name, or "uid N" for an owner without one (a container's volume). */
+static void name_of(uid_t uid, char *out, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, cap, "%s", res->pw_name);
+	else
+		snprintf(out, cap, "uid %lu", (unsigned long)uid);
+}
+
 dt_code ca_privsep_users(const char *user, const char *signer_user, struct ca_users *u,
 			 struct dt_error *err)
 {
@@ -90,13 +102,32 @@ static void wanted(const struct ca_users *u, const char *rel, int dir, int reg, 
 		*mode = u->signer ? 0640 : 0600;
 }
 
+/* Whose files the walk may give away: root's (a command run as root before), the two
+ * users', and the signer user of an earlier start (the owner of a DATA/keys laid out as
+ * ca_privsep_prepare leaves it), which a start without --signer-user takes back. No
+ * other user's: the server's user could have moved someone else's file in. */
+struct walk {
+	const struct ca_users *u;
+	dev_t dev;
+	uid_t prev_signer; /* 0: none */
+};
+
+static int may_take(const struct walk *w, uid_t owner)
+{
+	return owner == 0 || owner == w->u->uid || (w->u->signer && owner == w->u->s_uid) ||
+	       (w->prev_signer && owner == w->prev_signer);
+}
+
 /*
  * Gives the directory fd (rel inside the data dir) and everything below it to their
- * owners. The server's user may own these directories from an earlier run, and could
- * swap an entry for a symbolic link meanwhile: so every step goes through a
- * descriptor opened without following links, and is checked to be what was seen.
+ * owners. The server's user owns these directories from an earlier run and may, if
+ * compromised, have left links or moved things there, or swap them while root walks:
+ * so every step goes through a descriptor opened without following links and checked
+ * to be what was seen; links and special files are left alone; a file with another
+ * hard link, on another file system or of another user stops the start; and nothing
+ * of the signer user's goes to the server's user, whatever its name now.
  */
-static dt_code give_dir(int fd, const char *rel, const struct ca_users *u, int depth,
+static dt_code give_dir(int fd, const char *rel, const struct walk *w, int depth,
 			struct dt_error *err)
 {
 	DIR *d;
@@ -113,11 +144,11 @@ static dt_code give_dir(int fd, const char *rel, const struct ca_users *u, int d
 	}
 	while (rc == DT_OK && (e = readdir(d))) {
 		char sub[512];
-		struct stat st, again;
+		struct stat st, now;
 		uid_t uid;
 		gid_t gid;
 		mode_t mode;
-		int cfd;
+		int cfd, dir;
 
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
@@ -126,26 +157,43 @@ static dt_code give_dir(int fd, const char *rel, const struct ca_users *u, int d
 			rc = dt_fail(err, DT_ERR_IO, "cannot stat %s: %s", sub, strerror(errno));
 			break;
 		}
-		wanted(u, sub, S_ISDIR(st.st_mode), S_ISREG(st.st_mode), &uid, &gid, &mode);
-		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-			/* A link or a socket: itself, never what it names. */
-			if (fchownat(fd, e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
-				rc = dt_fail(err, DT_ERR_IO, "cannot give %s to its owner: %s", sub,
-					     strerror(errno));
-			continue;
-		}
+		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+			continue; /* a link or a socket: whose it is changes nothing */
+		dir = S_ISDIR(st.st_mode);
 		cfd = openat(fd, e->d_name,
 			     O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
-				 (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
-		if (cfd < 0 || fstat(cfd, &again) != 0 || again.st_ino != st.st_ino ||
-		    again.st_dev != st.st_dev) {
+				 (dir ? O_DIRECTORY : 0));
+		if (cfd < 0 || fstat(cfd, &now) != 0 || now.st_ino != st.st_ino ||
+		    now.st_dev != st.st_dev || (now.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
 			rc = dt_fail(err, DT_ERR_IO, "%s changed while it was given to its owner",
 				     sub);
-		} else if (fchown(cfd, uid, gid) != 0 || (mode && fchmod(cfd, mode) != 0)) {
-			rc = dt_fail(err, DT_ERR_IO, "cannot give %s to its owner: %s", sub,
-				     strerror(errno));
-		} else if (S_ISDIR(st.st_mode)) {
-			rc = give_dir(cfd, sub, u, depth + 1, err);
+		} else if (now.st_dev != w->dev) {
+			rc = dt_fail(err, DT_ERR_INVALID,
+				     "%s is on another file system than the data dir: move it "
+				     "out",
+				     sub);
+		} else if (!dir && now.st_nlink != 1) {
+			rc = dt_fail(err, DT_ERR_INVALID,
+				     "%s has %lu hard links: a data dir file has one; remove the "
+				     "others",
+				     sub, (unsigned long)now.st_nlink);
+		} else if (!may_take(w, now.st_uid)) {
+			rc = dt_fail(err, DT_ERR_INVALID,
+				     "%s belongs to uid %lu, neither root nor the server's or the "
+				     "signer's user: chown it if it belongs here",
+				     sub, (unsigned long)now.st_uid);
+		} else {
+			wanted(w->u, sub, dir, !dir, &uid, &gid, &mode);
+			/* The signer user's stays its own, wherever it was moved. */
+			if (w->u->signer && now.st_uid == w->u->s_uid && uid != w->u->s_uid) {
+				uid = w->u->s_uid;
+				gid = w->u->s_gid;
+			}
+			if (fchown(cfd, uid, gid) != 0 || (mode && fchmod(cfd, mode) != 0))
+				rc = dt_fail(err, DT_ERR_IO, "cannot give %s to its owner: %s", sub,
+					     strerror(errno));
+			else if (dir)
+				rc = give_dir(cfd, sub, w, depth + 1, err);
 		}
 		if (cfd >= 0)
 			close(cfd);
@@ -154,8 +202,24 @@ static dt_code give_dir(int fd, const char *rel, const struct ca_users *u, int d
 	return rc;
 }
 
+/* The signer user of an earlier start: the owner of DATA/keys if it is laid out as
+ * ca_privsep_prepare leaves it (1770, the server's group, neither root's nor the
+ * server user's); 0 if none. Only root or that user could have made it so. */
+static uid_t keys_owner(int fd, uid_t server, gid_t group)
+{
+	struct stat st;
+
+	if (fstatat(fd, "keys", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
+	    (st.st_mode & 07777) != 01770 || st.st_gid != group || st.st_uid == 0 ||
+	    st.st_uid == server)
+		return 0;
+	return st.st_uid;
+}
+
 dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u, struct dt_error *err)
 {
+	struct walk w = {u, 0, 0};
+	struct stat st;
 	uid_t uid;
 	gid_t gid;
 	mode_t mode;
@@ -163,17 +227,62 @@ dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u, struc
 	/* The data dir itself as the operator named it (it may be a link they made). */
 	int fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		if (fd >= 0)
+			close(fd);
 		return dt_fail(err, DT_ERR_NOT_FOUND, "no data dir at %s: run devtrust init first",
 			       data_dir);
+	}
+	w.dev = st.st_dev;
+	w.prev_signer = keys_owner(fd, u->uid, u->gid);
 	wanted(u, "", 1, 0, &uid, &gid, &mode);
-	if (fchown(fd, uid, gid) != 0 || fchmod(fd, mode) != 0)
+	if (!may_take(&w, st.st_uid))
+		rc = dt_fail(err, DT_ERR_INVALID,
+			     "%s belongs to uid %lu, neither root nor --user: chown it if it is "
+			     "yours",
+			     data_dir, (unsigned long)st.st_uid);
+	else if (fchown(fd, uid, gid) != 0 || fchmod(fd, mode) != 0)
 		rc = dt_fail(err, DT_ERR_IO, "cannot give %s to %s: %s", data_dir, u->user,
 			     strerror(errno));
 	else
-		rc = give_dir(fd, "", u, 0, err);
+		rc = give_dir(fd, "", &w, 0, err);
 	close(fd);
 	return rc;
+}
+
+dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
+			  struct dt_error *err)
+{
+	struct stat st;
+	int fd;
+
+	memset(u, 0, sizeof(*u));
+	*found = 0;
+	if (geteuid() != 0 || (fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return DT_OK; /* not root, or no data dir: dt_open says so */
+	if (fstat(fd, &st) != 0 || st.st_uid == 0) {
+		close(fd);
+		return DT_OK;
+	}
+	u->uid = st.st_uid;
+	u->gid = st.st_gid;
+	u->s_uid = keys_owner(fd, u->uid, u->gid);
+	close(fd);
+	name_of(u->uid, u->user, sizeof(u->user));
+	if (u->s_uid) {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+
+		if (getpwuid_r(u->s_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+			return dt_fail(err, DT_ERR_NOT_FOUND,
+				       "the owner of %s/keys (uid %lu) is no user on this machine",
+				       data_dir, (unsigned long)u->s_uid);
+		u->s_gid = res->pw_gid;
+		name_of(u->s_uid, u->signer_user, sizeof(u->signer_user));
+		u->signer = 1;
+	}
+	*found = 1;
+	return DT_OK;
 }
 
 dt_code ca_privsep_drop(const struct ca_users *u, struct dt_error *err)
@@ -183,37 +292,5 @@ dt_code ca_privsep_drop(const struct ca_users *u, struct dt_error *err)
 			       strerror(errno));
 	if (getuid() != u->uid || geteuid() != u->uid || getegid() != u->gid || setuid(0) == 0)
 		return dt_fail(err, DT_ERR_INTERNAL, "cannot become %s for good", u->user);
-	return DT_OK;
-}
-
-dt_code ca_privsep_owner(const char *data_dir, const char *file, uid_t *uid, gid_t *gid,
-			 struct dt_error *err)
-{
-	char dir[4096];
-	struct stat d;
-	dt_code rc;
-
-	*uid = (uid_t)-1;
-	*gid = (gid_t)-1;
-	if (geteuid() != 0)
-		return DT_OK;
-	if ((rc = dt_path(dir, sizeof(dir), data_dir, ca_key_file_is_ca(file) ? "keys" : ".",
-			  err)) != DT_OK)
-		return rc;
-	if (stat(dir, &d) != 0 || d.st_uid == 0)
-		return DT_OK;
-	if (ca_key_file_is_ca(file)) {
-		/* DATA/keys belongs to the signer user: its own group, not the server's. */
-		struct passwd pw, *res = NULL;
-		char buf[4096];
-
-		if (getpwuid_r(d.st_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
-			return dt_fail(err, DT_ERR_IO, "the owner %lu of %s is no user",
-				       (unsigned long)d.st_uid, dir);
-		*gid = res->pw_gid;
-	} else {
-		*gid = d.st_gid;
-	}
-	*uid = d.st_uid;
 	return DT_OK;
 }

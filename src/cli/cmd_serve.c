@@ -55,10 +55,12 @@ int cmd_serve(struct cli *c, int argc, char **argv)
 		return cli_usage(usage, "--signer-user needs --user");
 	if (cli_opt(&a, "signer-user") && cfg.no_key_isolation)
 		return cli_usage(usage, "--signer-user needs key isolation");
-	/* Before the store is opened: from here on this process is --user. */
-	if (cli_opt(&a, "user") &&
-	    http_privsep(c->data_dir, c->passphrase_file, cli_opt(&a, "user"),
-			 cli_opt(&a, "signer-user"), &err) != DT_OK)
+	/* Before the store is opened: from here on this process is --user. Root without it
+	 * on a data dir given to other users would follow paths they control. */
+	if ((cli_opt(&a, "user")
+		 ? http_privsep(c->data_dir, c->passphrase_file, cli_opt(&a, "user"),
+				cli_opt(&a, "signer-user"), &err)
+		 : http_privsep_refuse_root(c->data_dir, &err)) != DT_OK)
 		return cli_fail(c, &err);
 	/* The server's store batches concurrent issuances into one commit. */
 	if (dt_open(&o, &c->ctx, &err) != DT_OK || http_serve(c->ctx, &cfg, &err) != DT_OK)

@@ -11,6 +11,7 @@
 
 #include "api/json.h"
 #include "cli/cli.h"
+#include "http/http.h"
 
 /* Whether name appears in spec, and whether it takes a value. */
 static int spec_lookup(const char *spec, const char *name, int *takes_value)
@@ -114,9 +115,13 @@ int cli_open(struct cli *c)
 	struct dt_open_opts o = {c->data_dir, c->passphrase_file, c->actor, 0};
 	struct dt_error err;
 
+	int isolate = 0;
+
 	if (c->ctx)
 		return 0;
-	if (dt_open(&o, &c->ctx, &err) != DT_OK)
+	if (http_privsep_cli(c->data_dir, c->passphrase_file, &isolate, &err) != DT_OK ||
+	    dt_open(&o, &c->ctx, &err) != DT_OK ||
+	    (isolate && http_isolate_keys(c->ctx, &err) != DT_OK))
 		return cli_fail(c, &err);
 	return 0;
 }

@@ -7,7 +7,6 @@
 #define DT_CORE_H
 
 #include <pthread.h>
-#include <sys/types.h>
 
 #include "core/limits.h"
 #include "devtrust/devtrust.h"
@@ -24,7 +23,6 @@ struct dt_ctx {
 	struct store *store;
 	struct ca_keyring *keys;
 	pthread_mutex_t keys_mu;
-	int key_signer; /* the CA key signer process (keyd_child.c), under its seccomp filter */
 };
 
 /* Who acts, for the audit log: the calling thread's actor if it set one
@@ -55,9 +53,6 @@ DT_MUST_USE dt_code dt_check_text(const char *what, const char *s, size_t max,
 DT_MUST_USE dt_code dt_mkdir_private(const char *path, struct dt_error *err);
 DT_MUST_USE dt_code dt_write_private_file(const char *path, const void *data, size_t len,
 					  struct dt_error *err);
-/* The same, given to uid:gid ((uid_t)-1: left to whoever writes) before it is written. */
-DT_MUST_USE dt_code dt_write_private_file_owned(const char *path, const void *data, size_t len,
-						uid_t uid, gid_t gid, struct dt_error *err);
 /* Reads at most max bytes; more is an error naming the limit. *out is malloc'ed. */
 DT_MUST_USE dt_code dt_read_file(const char *path, size_t max, unsigned char **out, size_t *len,
 				 struct dt_error *err);

@@ -58,12 +58,6 @@ static dt_code sync_dir_of(const char *path, struct dt_error *err)
 
 dt_code dt_write_private_file(const char *path, const void *data, size_t len, struct dt_error *err)
 {
-	return dt_write_private_file_owned(path, data, len, (uid_t)-1, (gid_t)-1, err);
-}
-
-dt_code dt_write_private_file_owned(const char *path, const void *data, size_t len, uid_t uid,
-				    gid_t gid, struct dt_error *err)
-{
 	const unsigned char *p = data;
 	mode_t old = umask(077);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -72,11 +66,7 @@ dt_code dt_write_private_file_owned(const char *path, const void *data, size_t l
 	umask(old);
 	if (fd < 0)
 		return dt_fail(err, DT_ERR_IO, "cannot create %s: %s", path, strerror(errno));
-	/* On the descriptor: the file just made, whatever happens to its path meanwhile. */
-	if (uid != (uid_t)-1 && fchown(fd, uid, gid) != 0)
-		rc = dt_fail(err, DT_ERR_IO, "cannot give %s to its owner: %s", path,
-			     strerror(errno));
-	while (rc == DT_OK && len > 0) {
+	while (len > 0) {
 		ssize_t w = write(fd, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;

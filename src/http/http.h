@@ -89,6 +89,17 @@ DT_MUST_USE dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg
 int http_key_signer(const char *data_dir, const char *passphrase_file, int nconns);
 /* The signer's launcher of privilege separation (serve --key-launcher IDS). */
 int http_key_launcher(const char *data_dir, const char *passphrase_file, const char *ids);
+/* A command run as root on a data dir given to other users (DECISIONS.md 78): runs as
+ * the data dir's owner for good, before it opens the store, so that root never follows
+ * a path that user controls; with a signer user, starts the launcher first and sets
+ * *isolate, and the command then signs through a signer (http_isolate_keys after
+ * dt_open). Nothing for another process than root's or a data dir of root's. */
+DT_MUST_USE dt_code http_privsep_cli(const char *data_dir, const char *passphrase_file,
+				     int *isolate, struct dt_error *err);
+DT_MUST_USE dt_code http_isolate_keys(struct dt_ctx *ctx, struct dt_error *err);
+/* devtrust serve as root without --user on a data dir given to other users: refused,
+ * naming the options that fit. */
+DT_MUST_USE dt_code http_privsep_refuse_root(const char *data_dir, struct dt_error *err);
 /* Privilege separation, before the store is opened, as root (DECISIONS.md 78): gives
  * the data dir to user (and its CA keys to signer_user, if not NULL), starts the
  * signer's launcher as signer_user, and becomes user for good. */

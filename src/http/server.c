@@ -549,6 +549,44 @@ int http_key_launcher(const char *data_dir, const char *passphrase_file, const c
 	return ca_keyd_launcher_main(data_dir, passphrase_file, ids);
 }
 
+dt_code http_privsep_cli(const char *data_dir, const char *passphrase_file, int *isolate,
+			 struct dt_error *err)
+{
+	struct ca_users u;
+	int found = 0;
+	dt_code rc;
+
+	*isolate = 0;
+	if ((rc = ca_privsep_owners(data_dir, &u, &found, err)) != DT_OK || !found)
+		return rc;
+	if ((u.signer &&
+	     (rc = ca_keyd_launcher_start(data_dir, passphrase_file, &u, err)) != DT_OK) ||
+	    (rc = ca_privsep_drop(&u, err)) != DT_OK)
+		return rc;
+	*isolate = u.signer;
+	return DT_OK;
+}
+
+dt_code http_isolate_keys(struct dt_ctx *ctx, struct dt_error *err)
+{
+	return ca_keyd_start(ctx, NULL, err);
+}
+
+dt_code http_privsep_refuse_root(const char *data_dir, struct dt_error *err)
+{
+	struct ca_users u;
+	int found = 0;
+	dt_code rc;
+
+	if ((rc = ca_privsep_owners(data_dir, &u, &found, err)) != DT_OK || !found)
+		return rc;
+	return dt_fail(err, DT_ERR_INVALID,
+		       "%s belongs to %s: as root, start the server with --user %s%s%s (or start "
+		       "it as that user)",
+		       data_dir, u.user, u.user, u.signer ? " --signer-user " : "",
+		       u.signer ? u.signer_user : "");
+}
+
 dt_code http_privsep(const char *data_dir, const char *passphrase_file, const char *user,
 		     const char *signer_user, struct dt_error *err)
 {

@@ -32,8 +32,10 @@ useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$SRV" 
 SRV_UID=$(id -u "$SRV")
 SRV_GID=$(id -g "$SRV")
 SIG_UID=$(id -u "$SIG")
-# Both users must reach the data dir inside the private work dir.
+# Both users must reach the data dir inside the private work dir; root's devtrust
+# commands on the data dir run as the server's user, and write their files here.
 chmod 0711 "$W"
+chown "$SRV" "$W"
 
 setup() {
 	dt init --org testorg --public-url "http://127.0.0.1:$HTTP_PORT" >/dev/null &&
@@ -149,9 +151,13 @@ check_eq "  ... by the launcher, as --signer-user" "$L $SIG_UID" \
 check "  ... and enrollment goes on" enroll d2
 check "  ... (openssl verify)" verify_chain "$W/d2.pem"
 
-# ---- CLI commands run as root on the live data dir ----
+# ---- CLI commands run as root on the live data dir: as the server's user ----
+check_err "devtrust serve as root without --user on this data dir is refused, naming the options" \
+	1 "belongs to $SRV: as root, start the server with --user $SRV --signer-user $SIG" \
+	dt serve --listen 127.0.0.1:1 --listen-http 127.0.0.1:1
 check "devtrust ca add, run as root while the server runs" dt ca add sub2
-check_eq "  ... its key goes to the signer user" "$SIG:$SIG 600" "$(owner "$D/keys/sub2.key")"
+check_eq "  ... its key was made by a signer under the signer user" "$SIG:$SIG 600" \
+	"$(owner "$D/keys/sub2.key")"
 sub2_crl() { [ "$(http_code /crl/sub2.crl)" = 200 ]; }
 check "  ... and the server's signer signs its CRL with it" poll_ms 15000 sub2_crl
 check "devtrust ca renew-ocsp, run as root" dt ca renew-ocsp default
@@ -164,6 +170,39 @@ check_match "  ... and its log ends with stopped" '"event":"stopped"' "$(tail -1
 left() { pgrep -u "$SRV,$SIG" >/dev/null; }
 gone() { ! left; }
 check "  ... and no process of either user is left" poll_ms 5000 gone
+
+# ---- What the server's user may have left in the data dir ----
+# Renamed DATA/keys and made another: the CA keys stay the signer user's.
+runuser -u "$SRV" -- mv "$D/keys" "$D/k2"
+runuser -u "$SRV" -- mkdir "$D/keys"
+start_refused() { # NAME REGEX: serve --user --signer-user refuses to start
+	check_err "$1" 1 "$2" timeout 20 "$DT" serve --listen "127.0.0.1:$HTTPS_PORT" \
+		--listen-http "127.0.0.1:$HTTP_PORT" --user "$SRV" --signer-user "$SIG"
+}
+timeout 20 "$DT" serve --listen "127.0.0.1:$HTTPS_PORT" --listen-http "127.0.0.1:$HTTP_PORT" \
+	--user "$SRV" --signer-user "$SIG" 2>"$W/serve-k2.log" &
+k2pid=$!
+BG_PIDS="$BG_PIDS $k2pid"
+sleep 2
+kill -TERM "$k2pid" 2>/dev/null
+wait "$k2pid" 2>/dev/null
+check_eq "a renamed DATA/keys: its CA keys stay the signer user's after a start" \
+	"$SIG:$SIG 600 $SIG:$SIG 600" "$(owner "$D/k2/root.key") $(owner "$D/k2/default.key")"
+rm -rf "$D/keys"
+mv "$D/k2" "$D/keys"
+chgrp "$SRV" "$D/keys" # as the start gave it the signer's group, wherever it was
+# A hard link to a file outside, and a file of another user: the start stops, untouched.
+install -m 0644 /dev/null "$W/victim3"
+ln "$W/victim3" "$D/hardlink"
+start_refused "a file with a second hard link in the data dir stops the start" \
+	"hardlink has 2 hard links"
+check_eq "  ... and what it links to is untouched" "root:root 644" "$(owner "$W/victim3")"
+rm -f "$D/hardlink"
+install -o nobody -m 0644 /dev/null "$D/stranger"
+start_refused "a file of another user in the data dir stops the start" \
+	"stranger belongs to uid $(id -u nobody)"
+check_eq "  ... and it stays that user's" "nobody:root 644" "$(owner "$D/stranger")"
+rm -f "$D/stranger"
 
 # ---- A restart after root used the data dir ----
 dt device add d3 --class pump --serial SN-d3 >/dev/null
@@ -179,7 +218,7 @@ SERVE_PID=$!
 BG_PIDS="$BG_PIDS $SERVE_PID"
 up() { curl -sf --max-time 1 "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null; }
 check "serve starts again after CLI commands as root" poll_ms 15000 up
-check_eq "  ... and the files root made are the server user's again" "" \
+check_eq "  ... and every file of the data dir is one of the two users'" "" \
 	"$(find "$D" ! -user "$SRV" ! -user "$SIG" -printf '%u %p\n')"
 check_eq "  ... and links the server's user left changed nothing they name" \
 	"root:root 644 root:root 644" "$(owner "$W/victim") $(owner "$W/victim2")"
