@@ -98,9 +98,13 @@ static dt_code launch(struct ca_keyd *k, int ends[KEYD_CONNS], pid_t *out, struc
 	r = keyd_ctl_send(k->ctl, &m, ends, KEYD_CONNS);
 	pthread_mutex_unlock(&k->ctl_mu);
 	/* Only this thread reads: the answer is the next message. */
-	if (r != 0 || keyd_ctl_recv(k->ctl, &m, NULL, NULL) != 0) {
-		k->launcher_gone = 1;
-		return dt_fail(err, DT_ERR_IO, "the key signer's launcher has stopped");
+	if (r == 0)
+		r = keyd_ctl_recv(k->ctl, &m, NULL, NULL);
+	if (r != 0) {
+		/* The end of its socket; a short of memory passes, and the next try may work. */
+		k->launcher_gone = r == 1 || errno == EPIPE || errno == ECONNRESET;
+		return dt_fail(err, DT_ERR_IO, "the key signer's launcher %s",
+			       k->launcher_gone ? "has stopped" : "did not answer");
 	}
 	if (m.op != KEYD_CTL_STARTED || m.pid <= 0)
 		return dt_fail(err, DT_ERR_IO, "the key signer's launcher cannot start it: %s",

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -55,9 +56,15 @@ void keyd_exec_signer(int exefd, const char *exe, char *const argv[], int ends[K
 	}
 	/* Listeners, the store, the data dir's lock, a launcher's control socket: none of
 	 * them goes along. */
-	if (close_range((unsigned)keep, ~0U, 0) != 0)
-		for (i = keep; i < 1024; i++)
+	if (close_range((unsigned)keep, ~0U, 0) != 0) {
+		struct rlimit rl;
+		long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+			       ? (long)rl.rlim_cur
+			       : 65536;
+
+		for (i = keep; i < max; i++)
 			close(i);
+	}
 	/* It dies with the thread that forks it (as long-lived as the server). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
 		_exit(125);

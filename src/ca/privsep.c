@@ -13,7 +13,9 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,20 +104,32 @@ static void wanted(const struct ca_users *u, const char *rel, int dir, int reg, 
 		*mode = u->signer ? 0640 : 0600;
 }
 
-/* Whose files the walk may give away: root's (a command run as root before), the two
- * users', and the signer user of an earlier start (the owner of a DATA/keys laid out as
- * ca_privsep_prepare leaves it), which a start without --signer-user takes back. No
- * other user's: the server's user could have moved someone else's file in. */
+/* Whose files the walk may give away: the two users', the signer user of an earlier
+ * start (the owner of a DATA/keys laid out as ca_privsep_prepare leaves it, which a
+ * start without --signer-user takes back), and root's only on the first start (a data
+ * dir still root's, as devtrust init made it: afterwards no root command writes there,
+ * so a file of root's can only have been moved in). No other user's: the server's user
+ * could have moved someone else's file in. */
 struct walk {
 	const struct ca_users *u;
 	dev_t dev;
 	uid_t prev_signer; /* 0: none */
+	int first;	   /* the data dir was root's */
 };
 
 static int may_take(const struct walk *w, uid_t owner)
 {
-	return owner == 0 || owner == w->u->uid || (w->u->signer && owner == w->u->s_uid) ||
+	return (owner == 0 && w->first) || owner == w->u->uid ||
+	       (w->u->signer && owner == w->u->s_uid) ||
 	       (w->prev_signer && owner == w->prev_signer);
+}
+
+/* A signer user's, this start's or an earlier one's: with a signer user, it goes to the
+ * signer user whatever its name now, never to the server's user. */
+static int signers(const struct walk *w, uid_t owner)
+{
+	return w->u->signer &&
+	       (owner == w->u->s_uid || (w->prev_signer && owner == w->prev_signer));
 }
 
 /*
@@ -184,8 +198,7 @@ static dt_code give_dir(int fd, const char *rel, const struct walk *w, int depth
 				     sub, (unsigned long)now.st_uid);
 		} else {
 			wanted(w->u, sub, dir, !dir, &uid, &gid, &mode);
-			/* The signer user's stays its own, wherever it was moved. */
-			if (w->u->signer && now.st_uid == w->u->s_uid && uid != w->u->s_uid) {
+			if (signers(w, now.st_uid) && uid != w->u->s_uid) {
 				uid = w->u->s_uid;
 				gid = w->u->s_gid;
 			}
@@ -200,6 +213,56 @@ static dt_code give_dir(int fd, const char *rel, const struct walk *w, int depth
 	}
 	closedir(d);
 	return rc;
+}
+
+/*
+ * Opens the data dir for root without following a path someone else controls: the
+ * path resolved once, then opened one component at a time without following links,
+ * each directory above it root's and writable by no one else (or sticky, as /tmp):
+ * otherwise the server's user could put a link to / in place of the data dir, or of a
+ * directory above it, between two starts. *fd, or -1 with no data dir there.
+ */
+static dt_code open_data_dir(const char *data_dir, int *fd, struct dt_error *err)
+{
+	char *real = realpath(data_dir, NULL), *save = NULL, *comp;
+	int cur;
+	dt_code rc = DT_OK;
+
+	*fd = -1;
+	if (!real)
+		return DT_OK; /* none: the caller says so */
+	if ((cur = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		free(real);
+		return dt_fail(err, DT_ERR_IO, "cannot open /: %s", strerror(errno));
+	}
+	for (comp = strtok_r(real, "/", &save); comp && rc == DT_OK;
+	     comp = strtok_r(NULL, "/", &save)) {
+		struct stat st;
+		int next;
+
+		if (fstat(cur, &st) != 0 || st.st_uid != 0 ||
+		    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+			rc = dt_fail(err, DT_ERR_INVALID,
+				     "a directory above the data dir %s is not root's or is "
+				     "writable by others: root will not work below it",
+				     data_dir);
+		else if ((next = openat(cur, comp,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			rc = dt_fail(err, DT_ERR_INVALID,
+				     "%s changed while it was opened (%s): try again", data_dir,
+				     strerror(errno));
+		else {
+			close(cur);
+			cur = next;
+		}
+	}
+	free(real);
+	if (rc != DT_OK) {
+		close(cur);
+		return rc;
+	}
+	*fd = cur;
+	return DT_OK;
 }
 
 /* The signer user of an earlier start: the owner of DATA/keys if it is laid out as
@@ -218,15 +281,16 @@ static uid_t keys_owner(int fd, uid_t server, gid_t group)
 
 dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u, struct dt_error *err)
 {
-	struct walk w = {u, 0, 0};
+	struct walk w = {u, 0, 0, 0};
 	struct stat st;
 	uid_t uid;
 	gid_t gid;
 	mode_t mode;
 	dt_code rc;
-	/* The data dir itself as the operator named it (it may be a link they made). */
-	int fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd;
 
+	if ((rc = open_data_dir(data_dir, &fd, err)) != DT_OK)
+		return rc;
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		if (fd >= 0)
 			close(fd);
@@ -234,9 +298,10 @@ dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u, struc
 			       data_dir);
 	}
 	w.dev = st.st_dev;
+	w.first = st.st_uid == 0;
 	w.prev_signer = keys_owner(fd, u->uid, u->gid);
 	wanted(u, "", 1, 0, &uid, &gid, &mode);
-	if (!may_take(&w, st.st_uid))
+	if (st.st_uid != 0 && st.st_uid != u->uid)
 		rc = dt_fail(err, DT_ERR_INVALID,
 			     "%s belongs to uid %lu, neither root nor --user: chown it if it is "
 			     "yours",
@@ -254,14 +319,21 @@ dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 			  struct dt_error *err)
 {
 	struct stat st;
-	int fd;
+	int fd = -1;
+	dt_code rc;
 
 	memset(u, 0, sizeof(*u));
 	*found = 0;
-	if (geteuid() != 0 || (fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return DT_OK; /* not root, or no data dir: dt_open says so */
-	if (fstat(fd, &st) != 0 || st.st_uid == 0) {
-		close(fd);
+	if (geteuid() != 0)
+		return DT_OK;
+	/* Root's own data dir needs none of this: only follow the path checks for another's. */
+	if (stat(data_dir, &st) != 0 || st.st_uid == 0)
+		return DT_OK; /* none (dt_open says so), or root's */
+	if ((rc = open_data_dir(data_dir, &fd, err)) != DT_OK)
+		return rc;
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_uid == 0) {
+		if (fd >= 0)
+			close(fd);
 		return DT_OK;
 	}
 	u->uid = st.st_uid;
@@ -269,6 +341,11 @@ dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 	u->s_uid = keys_owner(fd, u->uid, u->gid);
 	close(fd);
 	name_of(u->uid, u->user, sizeof(u->user));
+	if (u->gid == 0)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "%s belongs to %s but to root's group: give it that user's group "
+			       "(chgrp), or start devtrust serve --user once",
+			       data_dir, u->user);
 	if (u->s_uid) {
 		struct passwd pw, *res = NULL;
 		char buf[4096];
@@ -278,6 +355,11 @@ dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 				       "the owner of %s/keys (uid %lu) is no user on this machine",
 				       data_dir, (unsigned long)u->s_uid);
 		u->s_gid = res->pw_gid;
+		if (u->s_gid == 0 || u->s_gid == u->gid)
+			return dt_fail(err, DT_ERR_INVALID,
+				       "the owner of %s/keys is in root's or the server's group: "
+				       "give the signer user a group of its own",
+				       data_dir);
 		name_of(u->s_uid, u->signer_user, sizeof(u->signer_user));
 		u->signer = 1;
 	}
@@ -292,5 +374,9 @@ dt_code ca_privsep_drop(const struct ca_users *u, struct dt_error *err)
 			       strerror(errno));
 	if (getuid() != u->uid || geteuid() != u->uid || getegid() != u->gid || setuid(0) == 0)
 		return dt_fail(err, DT_ERR_INTERNAL, "cannot become %s for good", u->user);
+	/* The kernel makes it so after a change of ids unless fs.suid_dumpable says
+	 * otherwise: a root command's terminal must stay out of that user's reach. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return dt_fail(err, DT_ERR_INTERNAL, "PR_SET_DUMPABLE: %s", strerror(errno));
 	return DT_OK;
 }

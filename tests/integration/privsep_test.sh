@@ -32,10 +32,12 @@ useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$SRV" 
 SRV_UID=$(id -u "$SRV")
 SRV_GID=$(id -g "$SRV")
 SIG_UID=$(id -u "$SIG")
-# Both users must reach the data dir inside the private work dir; root's devtrust
-# commands on the data dir run as the server's user, and write their files here.
+# Both users must reach the data dir inside the private work dir (root's, so that
+# neither can replace the data dir). Root's devtrust commands on the data dir run as
+# the server's user, and write their files in $W/out.
 chmod 0711 "$W"
-chown "$SRV" "$W"
+mkdir -m 0700 "$W/out"
+chown "$SRV" "$W/out"
 
 setup() {
 	dt init --org testorg --public-url "http://127.0.0.1:$HTTP_PORT" >/dev/null &&
@@ -134,7 +136,9 @@ check_err "the signer's user cannot read the database" 1 "Permission denied" \
 	runuser -u "$SIG" -- cat "$D/devtrust.db"
 
 # ---- Work as before ----
-export_ca root && export_ca default
+for ca in root default; do
+	dt ca cert "$ca" --out "$W/out/$ca.pem" >/dev/null && cp "$W/out/$ca.pem" "$W/$ca.pem"
+done
 cat "$W/root.pem" "$W/default.pem" >"$W/chain.pem"
 check "EST enrollment works (curl, token)" enroll d1
 check "  ... and the certificate verifies against the chain (openssl verify)" verify_chain "$W/d1.pem"
@@ -203,6 +207,21 @@ start_refused "a file of another user in the data dir stops the start" \
 	"stranger belongs to uid $(id -u nobody)"
 check_eq "  ... and it stays that user's" "nobody:root 644" "$(owner "$D/stranger")"
 rm -f "$D/stranger"
+install -o root -m 0644 /dev/null "$D/rootfile"
+start_refused "a file of root's moved into the data dir after the first start stops it" \
+	"rootfile belongs to uid 0"
+rm -f "$D/rootfile"
+# Below a directory the server's user may write, it could swap the data dir for a link
+# to /: root refuses to work there at all.
+mkdir "$W/uhome"
+chown "$SRV" "$W/uhome"
+cp -a "$D" "$W/uhome/data"
+check_err "a data dir below a directory the server's user may write: serve --user refuses" 1 \
+	"a directory above the data dir .* is not root's or is writable by others" \
+	dt --data "$W/uhome/data" serve --user "$SRV" --signer-user "$SIG"
+check_err "  ... and so does any command run as root on it" 1 \
+	"a directory above the data dir" dt --data "$W/uhome/data" device list
+rm -rf "$W/uhome"
 
 # ---- A restart after root used the data dir ----
 dt device add d3 --class pump --serial SN-d3 >/dev/null
