@@ -104,45 +104,18 @@ static void wanted(const struct ca_users *u, const char *rel, int dir, int reg, 
 		*mode = u->signer ? 0640 : 0600;
 }
 
-/* Whose files the walk may give away: the two users', the signer user of an earlier
- * start (the owner of a DATA/keys laid out as ca_privsep_prepare leaves it, which a
- * start without --signer-user takes back), and root's only on the first start (a data
- * dir still root's, as devtrust init made it: afterwards no root command writes there,
- * so a file of root's can only have been moved in). No other user's: the server's user
- * could have moved someone else's file in. */
-struct walk {
-	const struct ca_users *u;
-	dev_t dev;
-	uid_t prev_signer; /* 0: none */
-	int first;	   /* the data dir was root's */
-};
-
-static int may_take(const struct walk *w, uid_t owner)
-{
-	return (owner == 0 && w->first) || owner == w->u->uid ||
-	       (w->u->signer && owner == w->u->s_uid) ||
-	       (w->prev_signer && owner == w->prev_signer);
-}
-
-/* A signer user's, this start's or an earlier one's: with a signer user, it goes to the
- * signer user whatever its name now, never to the server's user. */
-static int signers(const struct walk *w, uid_t owner)
-{
-	return w->u->signer &&
-	       (owner == w->u->s_uid || (w->prev_signer && owner == w->prev_signer));
-}
-
 /*
  * Gives the directory fd (rel inside the data dir) and everything below it to their
- * owners. The server's user owns these directories from an earlier run and may, if
- * compromised, have left links or moved things there, or swap them while root walks:
- * so every step goes through a descriptor opened without following links and checked
- * to be what was seen; links and special files are left alone; a file with another
- * hard link, on another file system or of another user stops the start; and nothing
- * of the signer user's goes to the server's user, whatever its name now.
+ * owners (apply 0: only checks that it may, so that a refusal changes nothing). It
+ * runs on the first start with --user, while the data dir is still
+ * root's and closed to everyone else (0700), so no other user can have put anything
+ * there or change anything meanwhile; still, every step goes through a descriptor
+ * opened without following links and checked to be what was seen, links and special
+ * files are left alone, and anything that is not root's, has another hard link or is
+ * on another file system stops the start.
  */
-static dt_code give_dir(int fd, const char *rel, const struct walk *w, int depth,
-			struct dt_error *err)
+static dt_code give_dir(int fd, const char *rel, const struct ca_users *u, dev_t dev, int depth,
+			int apply, struct dt_error *err)
 {
 	DIR *d;
 	struct dirent *e;
@@ -156,6 +129,7 @@ static dt_code give_dir(int fd, const char *rel, const struct walk *w, int depth
 			close(dfd);
 		return dt_fail(err, DT_ERR_IO, "cannot list %s: %s", rel, strerror(errno));
 	}
+	rewinddir(d); /* a dup shares the offset, which the checking pass left at the end */
 	while (rc == DT_OK && (e = readdir(d))) {
 		char sub[512];
 		struct stat st, now;
@@ -178,35 +152,32 @@ static dt_code give_dir(int fd, const char *rel, const struct walk *w, int depth
 			     O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
 				 (dir ? O_DIRECTORY : 0));
 		if (cfd < 0 || fstat(cfd, &now) != 0 || now.st_ino != st.st_ino ||
-		    now.st_dev != st.st_dev || (now.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+		    now.st_dev != st.st_dev || (now.st_mode & S_IFMT) != (st.st_mode & S_IFMT))
 			rc = dt_fail(err, DT_ERR_IO, "%s changed while it was given to its owner",
 				     sub);
-		} else if (now.st_dev != w->dev) {
+		else if (now.st_dev != dev)
 			rc = dt_fail(err, DT_ERR_INVALID,
 				     "%s is on another file system than the data dir: move it "
 				     "out",
 				     sub);
-		} else if (!dir && now.st_nlink != 1) {
+		else if (!dir && now.st_nlink != 1)
 			rc = dt_fail(err, DT_ERR_INVALID,
 				     "%s has %lu hard links: a data dir file has one; remove the "
 				     "others",
 				     sub, (unsigned long)now.st_nlink);
-		} else if (!may_take(w, now.st_uid)) {
+		else if (now.st_uid != 0)
 			rc = dt_fail(err, DT_ERR_INVALID,
-				     "%s belongs to uid %lu, neither root nor the server's or the "
-				     "signer's user: chown it if it belongs here",
+				     "%s belongs to uid %lu, not root, in a data dir of root's: "
+				     "chown it if it belongs here",
 				     sub, (unsigned long)now.st_uid);
-		} else {
-			wanted(w->u, sub, dir, !dir, &uid, &gid, &mode);
-			if (signers(w, now.st_uid) && uid != w->u->s_uid) {
-				uid = w->u->s_uid;
-				gid = w->u->s_gid;
-			}
-			if (fchown(cfd, uid, gid) != 0 || (mode && fchmod(cfd, mode) != 0))
+		else {
+			wanted(u, sub, dir, !dir, &uid, &gid, &mode);
+			if (apply &&
+			    (fchown(cfd, uid, gid) != 0 || (mode && fchmod(cfd, mode) != 0)))
 				rc = dt_fail(err, DT_ERR_IO, "cannot give %s to its owner: %s", sub,
 					     strerror(errno));
 			else if (dir)
-				rc = give_dir(cfd, sub, w, depth + 1, err);
+				rc = give_dir(cfd, sub, u, dev, depth + 1, apply, err);
 		}
 		if (cfd >= 0)
 			close(cfd);
@@ -217,72 +188,79 @@ static dt_code give_dir(int fd, const char *rel, const struct walk *w, int depth
 
 /*
  * Opens the data dir for root without following a path someone else controls: the
- * path resolved once, then opened one component at a time without following links,
- * each directory above it root's and writable by no one else (or sticky, as /tmp):
- * otherwise the server's user could put a link to / in place of the data dir, or of a
- * directory above it, between two starts. *fd, or -1 with no data dir there.
+ * path as given (from the working directory if relative), one component at a time,
+ * without following links, each directory above the data dir root's and writable by
+ * no one else (or sticky, as /tmp, where no one else may rename root's entries):
+ * otherwise another user could put a link to / in place of the data dir, or of a
+ * directory above it. *fd, or -1 if there is no data dir there.
  */
 static dt_code open_data_dir(const char *data_dir, int *fd, struct dt_error *err)
 {
-	char *real = realpath(data_dir, NULL), *save = NULL, *comp;
-	int cur;
+	char path[4096], *save = NULL, *comp, *next_comp;
+	int cur, n;
 	dt_code rc = DT_OK;
 
 	*fd = -1;
-	if (!real)
-		return DT_OK; /* none: the caller says so */
-	if ((cur = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		free(real);
-		return dt_fail(err, DT_ERR_IO, "cannot open /: %s", strerror(errno));
+	if (data_dir[0] == '/')
+		n = snprintf(path, sizeof(path), "%s", data_dir);
+	else {
+		char cwd[2048];
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			return dt_fail(err, DT_ERR_IO, "getcwd: %s", strerror(errno));
+		n = snprintf(path, sizeof(path), "%s/%s", cwd, data_dir);
 	}
-	for (comp = strtok_r(real, "/", &save); comp && rc == DT_OK;
-	     comp = strtok_r(NULL, "/", &save)) {
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return dt_fail(err, DT_ERR_INVALID, "the data dir's path is too long");
+	if ((cur = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return dt_fail(err, DT_ERR_IO, "cannot open /: %s", strerror(errno));
+	comp = strtok_r(path, "/", &save);
+	if (!comp)
+		rc = dt_fail(err, DT_ERR_INVALID, "/ is no data dir");
+	for (; comp && rc == DT_OK; comp = next_comp) {
 		struct stat st;
 		int next;
 
+		next_comp = strtok_r(NULL, "/", &save);
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			rc = dt_fail(err, DT_ERR_INVALID,
+				     "name the data dir %s without '..' when root uses it",
+				     data_dir);
+			break;
+		}
 		if (fstat(cur, &st) != 0 || st.st_uid != 0 ||
-		    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+		    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))) {
 			rc = dt_fail(err, DT_ERR_INVALID,
 				     "a directory above the data dir %s is not root's or is "
 				     "writable by others: root will not work below it",
 				     data_dir);
-		else if ((next = openat(cur, comp,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-			rc = dt_fail(err, DT_ERR_INVALID,
-				     "%s changed while it was opened (%s): try again", data_dir,
-				     strerror(errno));
-		else {
-			close(cur);
-			cur = next;
+			break;
 		}
-	}
-	free(real);
-	if (rc != DT_OK) {
+		if ((next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+		    0) {
+			if (errno == ENOENT && !next_comp)
+				break; /* no data dir: the caller says so */
+			rc = dt_fail(err, DT_ERR_INVALID,
+				     "cannot open %s without following a link (%s): name the data "
+				     "dir by its real path",
+				     data_dir, strerror(errno));
+			break;
+		}
 		close(cur);
-		return rc;
+		cur = next;
+		if (!next_comp)
+			*fd = cur;
 	}
-	*fd = cur;
-	return DT_OK;
-}
-
-/* The signer user of an earlier start: the owner of DATA/keys if it is laid out as
- * ca_privsep_prepare leaves it (1770, the server's group, neither root's nor the
- * server user's); 0 if none. Only root or that user could have made it so. */
-static uid_t keys_owner(int fd, uid_t server, gid_t group)
-{
-	struct stat st;
-
-	if (fstatat(fd, "keys", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
-	    (st.st_mode & 07777) != 01770 || st.st_gid != group || st.st_uid == 0 ||
-	    st.st_uid == server)
-		return 0;
-	return st.st_uid;
+	if (*fd < 0)
+		close(cur);
+	return rc;
 }
 
 dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u, struct dt_error *err)
 {
-	struct walk w = {u, 0, 0, 0};
-	struct stat st;
+	struct stat st, keys;
 	uid_t uid;
 	gid_t gid;
 	mode_t mode;
@@ -297,20 +275,42 @@ dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u, struc
 		return dt_fail(err, DT_ERR_NOT_FOUND, "no data dir at %s: run devtrust init first",
 			       data_dir);
 	}
-	w.dev = st.st_dev;
-	w.first = st.st_uid == 0;
-	w.prev_signer = keys_owner(fd, u->uid, u->gid);
+	if (st.st_uid == u->uid) {
+		/* Given away on an earlier start: nothing to walk (root has not written there
+		 * since, and a walk would race the user that owns it). Only check that the
+		 * signer user is the same. */
+		int same = fstatat(fd, "keys", &keys, AT_SYMLINK_NOFOLLOW) == 0 &&
+			   S_ISDIR(keys.st_mode) &&
+			   (u->signer ? keys.st_uid == u->s_uid && (keys.st_mode & 07777) == 01770
+				      : keys.st_uid == u->uid);
+
+		close(fd);
+		if (!same)
+			return dt_fail(err, DT_ERR_INVALID,
+				       "%s/keys belongs to uid %lu, not to %s: the data dir was "
+				       "given to other users before; start with the same users, or "
+				       "give the CA keys and DATA/keys to the new one yourself",
+				       data_dir, (unsigned long)keys.st_uid,
+				       u->signer ? u->signer_user : u->user);
+		return DT_OK;
+	}
+	if (st.st_uid != 0) {
+		close(fd);
+		return dt_fail(err, DT_ERR_INVALID,
+			       "%s belongs to uid %lu, neither root nor --user: chown it if it is "
+			       "yours",
+			       data_dir, (unsigned long)st.st_uid);
+	}
+	/* The first start: closed to everyone while it is walked, given away last. */
 	wanted(u, "", 1, 0, &uid, &gid, &mode);
-	if (st.st_uid != 0 && st.st_uid != u->uid)
-		rc = dt_fail(err, DT_ERR_INVALID,
-			     "%s belongs to uid %lu, neither root nor --user: chown it if it is "
-			     "yours",
-			     data_dir, (unsigned long)st.st_uid);
-	else if (fchown(fd, uid, gid) != 0 || fchmod(fd, mode) != 0)
+	if (fchmod(fd, 0700) != 0)
+		rc = dt_fail(err, DT_ERR_IO, "cannot close %s: %s", data_dir, strerror(errno));
+	/* Everything checked first, so that a refusal changes nothing; then given. */
+	else if ((rc = give_dir(fd, "", u, st.st_dev, 0, 0, err)) == DT_OK &&
+		 (rc = give_dir(fd, "", u, st.st_dev, 0, 1, err)) == DT_OK &&
+		 (fchown(fd, uid, gid) != 0 || fchmod(fd, mode) != 0))
 		rc = dt_fail(err, DT_ERR_IO, "cannot give %s to %s: %s", data_dir, u->user,
 			     strerror(errno));
-	else
-		rc = give_dir(fd, "", &w, 0, err);
 	close(fd);
 	return rc;
 }
@@ -318,7 +318,7 @@ dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u, struc
 dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 			  struct dt_error *err)
 {
-	struct stat st;
+	struct stat st, keys;
 	int fd = -1;
 	dt_code rc;
 
@@ -326,25 +326,40 @@ dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 	*found = 0;
 	if (geteuid() != 0)
 		return DT_OK;
-	/* Root's own data dir needs none of this: only follow the path checks for another's. */
-	if (stat(data_dir, &st) != 0 || st.st_uid == 0)
-		return DT_OK; /* none (dt_open says so), or root's */
+	/* A data dir of root's stays root's: no other user may rename it (its own, or a
+	 * sticky directory's entry), unless the directory above is another user's, where
+	 * root does not keep a data dir. Failing closed when there is none: another user
+	 * must not make one appear between this look and dt_open's. */
+	if (stat(data_dir, &st) != 0)
+		return dt_fail(err, DT_ERR_NOT_FOUND,
+			       "no devtrust data dir at %s: run 'devtrust init --org ORG' first "
+			       "(or pass --data DIR)",
+			       data_dir);
+	if (st.st_uid == 0)
+		return DT_OK;
+	/* Another user's: looked at again through a path no one else controls, and
+	 * decided on what was opened. */
 	if ((rc = open_data_dir(data_dir, &fd, err)) != DT_OK)
 		return rc;
 	if (fd < 0 || fstat(fd, &st) != 0 || st.st_uid == 0) {
 		if (fd >= 0)
 			close(fd);
-		return DT_OK;
+		return dt_fail(err, DT_ERR_INVALID, "%s changed while it was opened: try again",
+			       data_dir);
 	}
 	u->uid = st.st_uid;
 	u->gid = st.st_gid;
-	u->s_uid = keys_owner(fd, u->uid, u->gid);
+	/* The signer user: the owner of DATA/keys as ca_privsep_prepare lays it out. */
+	if (fstatat(fd, "keys", &keys, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(keys.st_mode) &&
+	    (keys.st_mode & 07777) == 01770 && keys.st_gid == u->gid && keys.st_uid != 0 &&
+	    keys.st_uid != u->uid)
+		u->s_uid = keys.st_uid;
 	close(fd);
 	name_of(u->uid, u->user, sizeof(u->user));
 	if (u->gid == 0)
 		return dt_fail(err, DT_ERR_INVALID,
 			       "%s belongs to %s but to root's group: give it that user's group "
-			       "(chgrp), or start devtrust serve --user once",
+			       "(chgrp)",
 			       data_dir, u->user);
 	if (u->s_uid) {
 		struct passwd pw, *res = NULL;

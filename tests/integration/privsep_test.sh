@@ -170,82 +170,89 @@ check_eq "  ... the new OCSP key goes to the server user" "$SRV:$SRV 600" "$(own
 
 serve_stop 10
 check_eq "SIGTERM: the server exits 0" 0 "$?"
-check_match "  ... and its log ends with stopped" '"event":"stopped"' "$(tail -1 "$SERVE_LOG")"
+check_match "  ... and its log says stopped" '"event":"stopped"' "$(cat "$SERVE_LOG")"
 left() { pgrep -u "$SRV,$SIG" >/dev/null; }
 gone() { ! left; }
 check "  ... and no process of either user is left" poll_ms 5000 gone
 
 # ---- What the server's user may have left in the data dir ----
-# Renamed DATA/keys and made another: the CA keys stay the signer user's.
-runuser -u "$SRV" -- mv "$D/keys" "$D/k2"
-runuser -u "$SRV" -- mkdir "$D/keys"
-start_refused() { # NAME REGEX: serve --user --signer-user refuses to start
-	check_err "$1" 1 "$2" timeout 20 "$DT" serve --listen "127.0.0.1:$HTTPS_PORT" \
-		--listen-http "127.0.0.1:$HTTP_PORT" --user "$SRV" --signer-user "$SIG"
+start_refused() { # NAME REGEX [DATA] [SERVE-ARGS]: serve --user ... refuses to start
+	local name=$1 re=$2 data=${3:-$D}
+	shift 3
+	check_err "$name" 1 "$re" timeout 20 "$DT" --data "$data" serve \
+		--listen "127.0.0.1:$HTTPS_PORT" --listen-http "127.0.0.1:$HTTP_PORT" \
+		--user "$SRV" "$@"
 }
-timeout 20 "$DT" serve --listen "127.0.0.1:$HTTPS_PORT" --listen-http "127.0.0.1:$HTTP_PORT" \
-	--user "$SRV" --signer-user "$SIG" 2>"$W/serve-k2.log" &
-k2pid=$!
-BG_PIDS="$BG_PIDS $k2pid"
-sleep 2
-kill -TERM "$k2pid" 2>/dev/null
-wait "$k2pid" 2>/dev/null
-check_eq "a renamed DATA/keys: its CA keys stay the signer user's after a start" \
-	"$SIG:$SIG 600 $SIG:$SIG 600" "$(owner "$D/k2/root.key") $(owner "$D/k2/default.key")"
-rm -rf "$D/keys"
+# A later start walks nothing (root has not written there since): it only checks that
+# the signer user is the same. A renamed DATA/keys, and another in its place:
+runuser -u "$SRV" -- mv "$D/keys" "$D/k2"
+runuser -u "$SRV" -- mkdir -m 1770 "$D/keys"
+start_refused "a DATA/keys that is not the signer user's stops a later start" \
+	"keys belongs to uid $SRV_UID, not to $SIG" "$D" --signer-user "$SIG"
+check_eq "  ... and the CA keys stay the signer user's" "$SIG:$SIG 600 $SIG:$SIG 600" \
+	"$(owner "$D/k2/root.key") $(owner "$D/k2/default.key")"
+rmdir "$D/keys"
 mv "$D/k2" "$D/keys"
-chgrp "$SRV" "$D/keys" # as the start gave it the signer's group, wherever it was
-# A hard link to a file outside, and a file of another user: the start stops, untouched.
-install -m 0644 /dev/null "$W/victim3"
-ln "$W/victim3" "$D/hardlink"
-start_refused "a file with a second hard link in the data dir stops the start" \
-	"hardlink has 2 hard links"
-check_eq "  ... and what it links to is untouched" "root:root 644" "$(owner "$W/victim3")"
-rm -f "$D/hardlink"
-install -o nobody -m 0644 /dev/null "$D/stranger"
-start_refused "a file of another user in the data dir stops the start" \
-	"stranger belongs to uid $(id -u nobody)"
-check_eq "  ... and it stays that user's" "nobody:root 644" "$(owner "$D/stranger")"
-rm -f "$D/stranger"
-install -o root -m 0644 /dev/null "$D/rootfile"
-start_refused "a file of root's moved into the data dir after the first start stops it" \
-	"rootfile belongs to uid 0"
-rm -f "$D/rootfile"
+start_refused "--user alone on a data dir given to a signer user is refused (no silent change)" \
+	"keys belongs to uid $SIG_UID, not to $SRV" "$D"
 # Below a directory the server's user may write, it could swap the data dir for a link
 # to /: root refuses to work there at all.
 mkdir "$W/uhome"
 chown "$SRV" "$W/uhome"
 cp -a "$D" "$W/uhome/data"
-check_err "a data dir below a directory the server's user may write: serve --user refuses" 1 \
+start_refused "a data dir below a directory the server's user may write: serve --user refuses" \
 	"a directory above the data dir .* is not root's or is writable by others" \
-	dt --data "$W/uhome/data" serve --user "$SRV" --signer-user "$SIG"
+	"$W/uhome/data" --signer-user "$SIG"
 check_err "  ... and so does any command run as root on it" 1 \
 	"a directory above the data dir" dt --data "$W/uhome/data" device list
 rm -rf "$W/uhome"
 
 # ---- A restart after root used the data dir ----
 dt device add d3 --class pump --serial SN-d3 >/dev/null
-# The server's user owns the data dir: links it leaves there must not lead root's
-# start to give away what they name.
+# The server's user owns the data dir: what it leaves there (links, a hard link, files
+# of others) must not lead root's start to give anything away.
 touch "$W/victim" "$W/victim2"
 chmod 0644 "$W/victim" "$W/victim2"
 runuser -u "$SRV" -- ln -s "$W/victim" "$D/evil"
 runuser -u "$SRV" -- ln -s "$W/victim2" "$D/keys/evil.key"
+install -m 0644 /dev/null "$W/victim3"
+ln "$W/victim3" "$D/hardlink"
+install -o nobody -m 0644 /dev/null "$D/stranger"
+install -o root -m 0644 /dev/null "$D/rootfile"
 "$DT" serve --listen "127.0.0.1:$HTTPS_PORT" --listen-http "127.0.0.1:$HTTP_PORT" \
 	--user "$SRV" --signer-user "$SIG" 2>"$W/serve2.log" &
 SERVE_PID=$!
 BG_PIDS="$BG_PIDS $SERVE_PID"
 up() { curl -sf --max-time 1 "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null; }
 check "serve starts again after CLI commands as root" poll_ms 15000 up
-check_eq "  ... and every file of the data dir is one of the two users'" "" \
-	"$(find "$D" ! -user "$SRV" ! -user "$SIG" -printf '%u %p\n')"
-check_eq "  ... and links the server's user left changed nothing they name" \
-	"root:root 644 root:root 644" "$(owner "$W/victim") $(owner "$W/victim2")"
+check_eq "  ... root made no file there (its commands ran as the server's user)" \
+	"$(printf '%s\n' "$W/victim3" "$D/hardlink" "$D/rootfile" "$D/stranger" | sort | tr '\n' ' ' | sed 's/ $//')" \
+	"$(find "$D" "$W/victim3" ! -user "$SRV" ! -user "$SIG" -printf '%p\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+check_eq "  ... and nothing planted there was given away or changed" \
+	"root:root 644 root:root 644 root:root 644 root:root 644 nobody:root 644" \
+	"$(owner "$W/victim") $(owner "$W/victim2") $(owner "$W/victim3") $(owner "$D/rootfile") $(owner "$D/stranger")"
 serve_stop 10
 check_eq "SIGTERM: it exits 0" 0 "$?"
+rm -f "$D/hardlink" "$D/stranger" "$D/rootfile" "$D/evil" "$D/keys/evil.key"
+
+# ---- The first start walks a data dir of root's: what stops it ----
+D2=$W/data2
+dt --data "$D2" init --org testorg >/dev/null
+ln "$W/victim3" "$D2/hardlink"
+start_refused "a file with a second hard link stops the first start" \
+	"hardlink has 2 hard links" "$D2"
+check_eq "  ... and what it links to is untouched, and so is the data dir" \
+	"root:root 644 root:root 700 root:root 600" \
+	"$(owner "$W/victim3") $(owner "$D2") $(owner "$D2/devtrust.db")"
+rm -f "$D2/hardlink"
+install -o nobody -m 0644 /dev/null "$D2/stranger"
+start_refused "a file of another user stops the first start" \
+	"stranger belongs to uid $(id -u nobody)" "$D2"
+check_eq "  ... and it stays that user's" "nobody:root 644" "$(owner "$D2/stranger")"
+rm -f "$D2/stranger"
 
 # ---- --user alone: the signer runs as the server's user ----
-"$DT" serve --listen "127.0.0.1:$HTTPS_PORT" --listen-http "127.0.0.1:$HTTP_PORT" \
+"$DT" --data "$D2" serve --listen "127.0.0.1:$HTTPS_PORT" --listen-http "127.0.0.1:$HTTP_PORT" \
 	--user "$SRV" 2>"$W/serve3.log" &
 SERVE_PID=$!
 BG_PIDS="$BG_PIDS $SERVE_PID"
@@ -254,16 +261,14 @@ SERVE_LOG=$W/serve3.log
 S3=$(signer_pid)
 check_eq "  ... its signer is its own child, as --user" "$SERVE_PID $SRV_UID" \
 	"$(ppid_of "$S3") $(ids_of "$S3" Uid | cut -d' ' -f1)"
-check_eq "  ... and the data dir is the server user's alone again (0700, CA keys too)" \
+check_eq "  ... and the data dir is the server user's alone (0700, CA keys too)" \
 	"$SRV:$SRV 700 $SRV:$SRV 700 $SRV:$SRV 600" \
-	"$(owner "$D") $(owner "$D/keys") $(owner "$D/keys/root.key")"
-check "  ... and enrollment works" enroll d4
+	"$(owner "$D2") $(owner "$D2/keys") $(owner "$D2/keys/root.key")"
 serve_stop 10
 check_eq "SIGTERM: it exits 0" 0 "$?"
 
 # ---- A data dir the user cannot reach ----
 mkdir -m 0700 "$W/closed"
-mv "$D" "$W/closed/data"
+mv "$D2" "$W/closed/data"
 check_err "a data dir below a directory closed to --user is refused, with the reason" 1 \
 	"cannot reach the data dir" dt --data "$W/closed/data" serve --user "$SRV"
-
