@@ -330,6 +330,11 @@ dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 	 * sticky directory's entry), unless the directory above is another user's, where
 	 * root does not keep a data dir. Failing closed when there is none: another user
 	 * must not make one appear between this look and dt_open's. */
+	if (lstat(data_dir, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != 0)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "%s is a symbolic link of uid %lu: root follows only its own; name "
+			       "the data dir by its real path",
+			       data_dir, (unsigned long)st.st_uid);
 	if (stat(data_dir, &st) != 0)
 		return dt_fail(err, DT_ERR_NOT_FOUND,
 			       "no devtrust data dir at %s: run 'devtrust init --org ORG' first "
@@ -346,6 +351,23 @@ dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 			close(fd);
 		return dt_fail(err, DT_ERR_INVALID, "%s changed while it was opened: try again",
 			       data_dir);
+	}
+	/* A data dir as ca_privsep_prepare leaves it: its owner's own group, not sticky (a
+	 * DATA/keys moved into its place is the signer user's, sticky, of another group). */
+	{
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+
+		if ((st.st_mode & S_ISVTX) ||
+		    getpwuid_r(st.st_uid, &pw, buf, sizeof(buf), &res) != 0 || !res ||
+		    res->pw_gid != st.st_gid) {
+			close(fd);
+			return dt_fail(
+			    err, DT_ERR_INVALID,
+			    "%s is not laid out as a data dir of uid %lu (its group is not "
+			    "that user's own, or it is sticky): root will not work in it",
+			    data_dir, (unsigned long)st.st_uid);
+		}
 	}
 	u->uid = st.st_uid;
 	u->gid = st.st_gid;

@@ -206,6 +206,16 @@ start_refused "a data dir below a directory the server's user may write: serve -
 check_err "  ... and so does any command run as root on it" 1 \
 	"a directory above the data dir" dt --data "$W/uhome/data" device list
 rm -rf "$W/uhome"
+# In a sticky directory the server's user may put a link of its own where root looks
+# for the data dir, or move DATA/keys (the signer user's, sticky) into its place.
+mkdir -m 1777 "$W/sticky"
+runuser -u "$SRV" -- ln -s / "$W/sticky/x"
+check_err "a data dir that is a link of the server's user: a root command refuses it" 1 \
+	"is a symbolic link of uid $SRV_UID" dt --data "$W/sticky/x" device list
+install -d -o "$SIG" -g "$SRV" -m 1770 "$W/sticky/k"
+check_err "a DATA/keys in a data dir's place: a root command refuses to become its owner" 1 \
+	"is not laid out as a data dir of uid $SIG_UID" dt --data "$W/sticky/k" device list
+rm -rf "$W/sticky"
 
 # ---- A restart after root used the data dir ----
 dt device add d3 --class pump --serial SN-d3 >/dev/null
