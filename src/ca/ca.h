@@ -194,7 +194,7 @@ DT_MUST_USE dt_code ca_privsep_users(const char *user, const char *signer_user, 
 DT_MUST_USE dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u,
 				       struct dt_error *err);
 /* Starts the launcher process, as u's signer user, through which the next ca_keyd_start
- * starts its signers (keyd_launcher.c). Call it as root, before ca_privsep_drop. */
+ * starts its signers (keyd_launcher.c). Call it as root, before ca_privsep_become. */
 DT_MUST_USE dt_code ca_keyd_launcher_start(const char *data_dir, const char *passphrase_file,
 					   const struct ca_users *u, struct dt_error *err);
 /* The launcher process itself (ids from ca_keyd_launcher_start); its exit status. */
@@ -205,7 +205,13 @@ int ca_keyd_launcher_main(const char *data_dir, const char *passphrase_file, con
  * than root's, a data dir of root's, or none. */
 DT_MUST_USE dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 				      struct dt_error *err);
-/* Becomes u's server user for good (no supplementary group, no way back). */
-DT_MUST_USE dt_code ca_privsep_drop(const struct ca_users *u, struct dt_error *err);
+/* Becomes uid:gid for good, with the n supplementary groups (none of root's), no way
+ * back, non-dumpable. */
+DT_MUST_USE dt_code ca_privsep_become(uid_t uid, gid_t gid, const gid_t *groups, size_t n,
+				      struct dt_error *err);
+/* As root: starts the launcher if u has a signer user (ca_keyd_launcher_start), then
+ * becomes u's server user for good. */
+DT_MUST_USE dt_code ca_privsep_enter(const char *data_dir, const char *passphrase_file,
+				     const struct ca_users *u, struct dt_error *err);
 
 #endif

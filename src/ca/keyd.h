@@ -105,11 +105,14 @@ struct keyd_ctl {
 	int32_t pid;
 	int32_t status;
 };
-/* In a child between fork and exec (async-signal-safe calls only): moves ends to fds 3
- * to 3 + KEYD_CONNS - 1, closes every other descriptor, dies with its parent, and runs
- * argv from exefd (fexecve) or, with exefd -1, from exe. Returns only by _exit. */
-void keyd_exec_signer(int exefd, const char *exe, char *const argv[], int ends[KEYD_CONNS],
-		      pid_t parent, const sigset_t *none);
+/* Closes every descriptor from first on (async-signal-safe). */
+void keyd_close_from(int first);
+/* In a child between fork and exec (async-signal-safe calls only): moves the nends
+ * descriptors ends to fds 3 to 3 + nends - 1, closes every other one, dies with its
+ * parent, and runs argv from exefd (fexecve) or, with exefd -1, from exe. Returns only
+ * by _exit. */
+void keyd_exec(int exefd, const char *exe, char *const argv[], int *ends, int nends, pid_t parent,
+	       const sigset_t *none);
 /* The argv of a signer (mode "--key-signer", arg the number of connections) or of a
  * launcher (mode "--key-launcher", arg its ids): malloc'ed strings in argv (cap
  * KEYD_ARGV_MAX, NULL-terminated; keyd_argv_free them); -1 when out of memory. */

@@ -7,7 +7,6 @@
  * opens no socket and reads nothing but its requests and DATA/keys; its seccomp
  * filter (keyd_sandbox.c) kills it if it tries anything else.
  */
-#define _GNU_SOURCE /* close_range */
 #include <errno.h>
 #include <limits.h>
 #include <openssl/crypto.h>
@@ -706,9 +705,7 @@ static int harden(int nconns)
 	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
 		return -1;
 	/* The server's descriptors (listeners, the store) were closed before exec already. */
-	if (close_range((unsigned)(3 + nconns), ~0U, 0) != 0)
-		for (int fd = 3 + nconns; fd < 1024; fd++)
-			close(fd);
+	keyd_close_from(3 + nconns);
 	for (int i = 0; i < nconns; i++)
 		if (fstat(3 + i, &st) != 0 || !S_ISSOCK(st.st_mode))
 			return -1;

@@ -4,7 +4,6 @@
  * whenever it exits, and hands it certificates and CRLs to sign over a small
  * pool of connections, checking every answer before anyone uses it.
  */
-#define _GNU_SOURCE /* close_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/core_names.h>
@@ -14,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -22,8 +20,6 @@
 #include <unistd.h>
 
 #include "ca/keyd.h"
-
-extern char **environ;
 
 /* A signer that exits within KEYD_STABLE_MS of its start is restarted after a pause
  * that doubles up to KEYD_BACKOFF_MAX_MS (a broken key file must not spin a core). */
@@ -113,8 +109,9 @@ static dt_code launch(struct ca_keyd *k, int ends[KEYD_CONNS], pid_t *out, struc
 	return DT_OK;
 }
 
-/* Waits until the signer pid exits, and reaps it: its wait status, or -1 when its
- * launcher has gone (and with it the signer). */
+/* Waits until the signer pid exits, and with a launcher has it reaped: its wait status
+ * then (0 without one: the caller reaps it). A launcher that has gone (and with it the
+ * signer) sets launcher_gone. */
 static int reap(struct ca_keyd *k, pid_t pid)
 {
 	struct keyd_ctl m = {0, 0, 0};
@@ -124,7 +121,8 @@ static int reap(struct ca_keyd *k, pid_t pid)
 		while (keyd_ctl_recv(k->ctl, &m, NULL, NULL) == 0)
 			if (m.op == KEYD_CTL_EXITED && m.pid == pid)
 				return m.status;
-		return -1;
+		k->launcher_gone = 1;
+		return 0;
 	}
 	/* Seen exited but not reaped: until waitpid, the pid cannot be reused. */
 	while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) != 0 && errno == EINTR)
@@ -189,7 +187,7 @@ static dt_code spawn(struct ca_keyd *k, struct keyd_conn **conns, pid_t *out, st
 		goto out;
 	}
 	if (pid == 0)
-		keyd_exec_signer(-1, k->exe, k->argv, ends, parent, &none);
+		keyd_exec(-1, k->exe, k->argv, ends, KEYD_CONNS, parent, &none);
 	*out = pid;
 out:
 	for (int i = 0; i < made; i++)
@@ -252,15 +250,6 @@ static void *supervise(void *arg)
 		close_all(conns); /* stopped meanwhile: the signer sees the end at once */
 		if (rc != DT_OK && first)
 			break;
-		if (rc != DT_OK && k->launcher_gone) {
-			pthread_mutex_lock(&k->mu);
-			if (!k->stopping) {
-				fprintf(stderr, "{\"event\":\"signer-launcher-exited\"}\n");
-				k->stopping = 1;
-			}
-			pthread_mutex_unlock(&k->mu);
-			break;
-		}
 		if (rc == DT_OK) {
 			if (!first)
 				fprintf(stderr, "{\"event\":\"signer-started\",\"pid\":%d}\n",
@@ -273,15 +262,20 @@ static void *supervise(void *arg)
 			k->gen++;
 			conns = k->idle;
 			k->idle = NULL;
-			if (status < 0 && !k->stopping) {
-				/* Nothing can start a signer under its user any more. */
-				fprintf(stderr, "{\"event\":\"signer-launcher-exited\"}\n");
-				k->stopping = 1;
-			}
 			pthread_mutex_unlock(&k->mu);
 			close_all(conns);
 			while (k->ctl < 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
+		}
+		if (k->launcher_gone) {
+			/* Nothing can start a signer under its user any more. */
+			pthread_mutex_lock(&k->mu);
+			if (!k->stopping) {
+				fprintf(stderr, "{\"event\":\"signer-launcher-exited\"}\n");
+				k->stopping = 1;
+			}
+			pthread_mutex_unlock(&k->mu);
+			break;
 		}
 		backoff = mono_ms() - t0 >= KEYD_STABLE_MS    ? 0
 			  : backoff * 2 < KEYD_BACKOFF_MIN_MS ? KEYD_BACKOFF_MIN_MS
@@ -727,14 +721,8 @@ dt_code ca_keyd_launcher_start(const char *data_dir, const char *passphrase_file
 		return dt_fail(err, DT_ERR_IO, "socketpair: %s", strerror(errno));
 	}
 	sigemptyset(&none);
-	if ((pid = fork()) == 0) {
-		int ends[KEYD_CONNS];
-
-		/* fd 3 the control socket; the launcher closes the other seven at once. */
-		for (int i = 0; i < KEYD_CONNS; i++)
-			ends[i] = sv[1];
-		keyd_exec_signer(-1, "/proc/self/exe", argv, ends, parent, &none);
-	}
+	if ((pid = fork()) == 0) /* its control socket as fd 3 */
+		keyd_exec(-1, "/proc/self/exe", argv, &sv[1], 1, parent, &none);
 	close(sv[1]);
 	keyd_argv_free(argv);
 	if (pid < 0) {

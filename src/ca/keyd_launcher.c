@@ -8,10 +8,9 @@
  * CA key files the signer user owns. The launcher holds no key and reads nothing
  * but its control socket (fd 3).
  */
-#define _GNU_SOURCE /* close_range, fexecve, setgroups, signalfd */
+#define _GNU_SOURCE /* close_range, fexecve, signalfd */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,19 +31,30 @@ extern char **environ;
 
 #define KEYD_CTL_FD 3
 
-void keyd_exec_signer(int exefd, const char *exe, char *const argv[], int ends[KEYD_CONNS],
-		      pid_t parent, const sigset_t *none)
+void keyd_close_from(int first)
 {
-	int i;
+	struct rlimit rl;
+	long max;
 
-	int keep = 3 + KEYD_CONNS; /* the first descriptor that does not go along */
+	if (close_range((unsigned)first, ~0U, 0) == 0)
+		return;
+	max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur
+										 : 65536;
+	for (long fd = first; fd < max; fd++)
+		close((int)fd);
+}
+
+void keyd_exec(int exefd, const char *exe, char *const argv[], int *ends, int nends, pid_t parent,
+	       const sigset_t *none)
+{
+	int keep = 3 + nends; /* the first descriptor that does not go along */
 
 	/* Above the target range (and exefd's slot) first, so that no dup2 lands on an end
 	 * not moved yet. */
-	for (i = 0; i < KEYD_CONNS; i++)
+	for (int i = 0; i < nends; i++)
 		if ((ends[i] = fcntl(ends[i], F_DUPFD, keep + 1)) < 0)
 			_exit(126);
-	for (i = 0; i < KEYD_CONNS; i++)
+	for (int i = 0; i < nends; i++)
 		if (dup2(ends[i], 3 + i) != 3 + i)
 			_exit(126);
 	/* The binary to run, right above them until the exec. */
@@ -56,15 +66,7 @@ void keyd_exec_signer(int exefd, const char *exe, char *const argv[], int ends[K
 	}
 	/* Listeners, the store, the data dir's lock, a launcher's control socket: none of
 	 * them goes along. */
-	if (close_range((unsigned)keep, ~0U, 0) != 0) {
-		struct rlimit rl;
-		long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-			       ? (long)rl.rlim_cur
-			       : 65536;
-
-		for (i = keep; i < max; i++)
-			close(i);
-	}
+	keyd_close_from(keep);
 	/* It dies with the thread that forks it (as long-lived as the server). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
 		_exit(125);
@@ -220,21 +222,6 @@ int keyd_parse_ids(const char *ids, uid_t *uid, gid_t *gid, gid_t *extra, pid_t 
 	return 0;
 }
 
-/* Becomes the signer user for good: no group of root's, no way back. */
-static int become(uid_t uid, gid_t gid, gid_t extra, pid_t parent)
-{
-	if (setgroups(1, &extra) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
-		return -1;
-	if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid ||
-	    setuid(0) == 0)
-		return -1;
-	/* A change of ids clears both: set them after it. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
-	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
-		return -1;
-	return 0;
-}
-
 static void refused(const char *why)
 {
 	fprintf(stderr, "{\"event\":\"signer-launcher-refused\",\"error\":\"%s\"}\n", why);
@@ -246,7 +233,7 @@ static pid_t start(int exefd, char *const argv[], int ends[KEYD_CONNS], const si
 	pid_t self = getpid(), pid = fork();
 
 	if (pid == 0)
-		keyd_exec_signer(exefd, NULL, argv, ends, self, none);
+		keyd_exec(exefd, NULL, argv, ends, KEYD_CONNS, self, none);
 	return pid < 0 ? 0 : pid;
 }
 
@@ -260,6 +247,7 @@ int ca_keyd_launcher_main(const char *data_dir, const char *passphrase_file, con
 	sigset_t chld, none;
 	struct stat st;
 	struct pollfd pfd[2];
+	struct dt_error err;
 	int exefd, sfd, rc = 0;
 
 	if (keyd_parse_ids(ids, &uid, &gid, &extra, &parent) != 0 || getppid() != parent ||
@@ -267,16 +255,14 @@ int ca_keyd_launcher_main(const char *data_dir, const char *passphrase_file, con
 		refused("the key launcher runs only as devtrust serve's child, on its socket");
 		return 2;
 	}
-	/* The server started it with copies of its socket as fds 4 to 10. */
-	if (close_range(KEYD_CTL_FD + 1, ~0U, 0) != 0)
-		for (int fd = KEYD_CTL_FD + 1; fd < 1024; fd++)
-			close(fd);
 	/* The binary, opened while this is still root: the signer user may not be able to
 	 * reach its path (under /root, say). Above fds 3 to 10, where a signer's connections
-	 * go. */
+	 * go. Then the signer user for good, with the server's group to reach the data dir;
+	 * a change of ids clears the parent-death signal, so it is set after it. */
 	if ((exefd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) < 0 ||
 	    (exefd = fcntl(exefd, F_DUPFD_CLOEXEC, 3 + KEYD_CONNS)) < 0 ||
-	    become(uid, gid, extra, parent) != 0) {
+	    ca_privsep_become(uid, gid, &extra, 1, &err) != DT_OK ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent) {
 		refused("cannot become the signer user");
 		return 2;
 	}

@@ -41,16 +41,30 @@ static dt_code lookup(const char *name, const char *option, uid_t *uid, gid_t *g
 	return DT_OK;
 }
 
-/* The user's name, or "uid N" for an owner without one (a container's volume). */
-static void name_of(uid_t uid, char *out, size_t cap)
+/* The user uid's name and primary group: 0, or -1 if it has no passwd entry. */
+static int user_by_uid(uid_t uid, gid_t *gid, char *name, size_t cap)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-		snprintf(out, cap, "%s", res->pw_name);
-	else
-		snprintf(out, cap, "uid %lu", (unsigned long)uid);
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return -1;
+	*gid = res->pw_gid;
+	snprintf(name, cap, "%s", res->pw_name);
+	return 0;
+}
+
+/* The signer user of a DATA/keys laid out as ca_privsep_prepare leaves it (sticky
+ * 1770, the server's group, neither root's nor the server user's); 0 if it is not. */
+static uid_t keys_signer(int data_fd, uid_t server, gid_t group)
+{
+	struct stat keys;
+
+	if (fstatat(data_fd, "keys", &keys, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(keys.st_mode) ||
+	    (keys.st_mode & 07777) != 01770 || keys.st_gid != group || keys.st_uid == 0 ||
+	    keys.st_uid == server)
+		return 0;
+	return keys.st_uid;
 }
 
 dt_code ca_privsep_users(const char *user, const char *signer_user, struct ca_users *u,
@@ -280,9 +294,8 @@ dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u, struc
 		 * since, and a walk would race the user that owns it). Only check that the
 		 * signer user is the same. */
 		int same = fstatat(fd, "keys", &keys, AT_SYMLINK_NOFOLLOW) == 0 &&
-			   S_ISDIR(keys.st_mode) &&
-			   (u->signer ? keys.st_uid == u->s_uid && (keys.st_mode & 07777) == 01770
-				      : keys.st_uid == u->uid);
+			   (u->signer ? keys_signer(fd, u->uid, u->gid) == u->s_uid
+				      : S_ISDIR(keys.st_mode) && keys.st_uid == u->uid);
 
 		close(fd);
 		if (!same)
@@ -318,7 +331,8 @@ dt_code ca_privsep_prepare(const char *data_dir, const struct ca_users *u, struc
 dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 			  struct dt_error *err)
 {
-	struct stat st, keys;
+	struct stat st;
+	gid_t pgid;
 	int fd = -1;
 	dt_code rc;
 
@@ -352,68 +366,59 @@ dt_code ca_privsep_owners(const char *data_dir, struct ca_users *u, int *found,
 		return dt_fail(err, DT_ERR_INVALID, "%s changed while it was opened: try again",
 			       data_dir);
 	}
-	/* A data dir as ca_privsep_prepare leaves it: its owner's own group, not sticky (a
-	 * DATA/keys moved into its place is the signer user's, sticky, of another group). */
-	{
-		struct passwd pw, *res = NULL;
-		char buf[4096];
-
-		if ((st.st_mode & S_ISVTX) ||
-		    getpwuid_r(st.st_uid, &pw, buf, sizeof(buf), &res) != 0 || !res ||
-		    res->pw_gid != st.st_gid) {
-			close(fd);
-			return dt_fail(
-			    err, DT_ERR_INVALID,
-			    "%s is not laid out as a data dir of uid %lu (its group is not "
-			    "that user's own, or it is sticky): root will not work in it",
-			    data_dir, (unsigned long)st.st_uid);
-		}
+	/* A data dir as ca_privsep_prepare leaves it: its owner's own group (not root's),
+	 * not sticky (a DATA/keys moved into its place is the signer user's, sticky, of
+	 * another group). */
+	if ((st.st_mode & S_ISVTX) || st.st_gid == 0 ||
+	    user_by_uid(st.st_uid, &pgid, u->user, sizeof(u->user)) != 0 || pgid != st.st_gid) {
+		close(fd);
+		return dt_fail(err, DT_ERR_INVALID,
+			       "%s is not laid out as a data dir of uid %lu (its group is not that "
+			       "user's own, or it is sticky): root will not work in it",
+			       data_dir, (unsigned long)st.st_uid);
 	}
 	u->uid = st.st_uid;
 	u->gid = st.st_gid;
-	/* The signer user: the owner of DATA/keys as ca_privsep_prepare lays it out. */
-	if (fstatat(fd, "keys", &keys, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(keys.st_mode) &&
-	    (keys.st_mode & 07777) == 01770 && keys.st_gid == u->gid && keys.st_uid != 0 &&
-	    keys.st_uid != u->uid)
-		u->s_uid = keys.st_uid;
+	u->s_uid = keys_signer(fd, u->uid, u->gid);
 	close(fd);
-	name_of(u->uid, u->user, sizeof(u->user));
-	if (u->gid == 0)
-		return dt_fail(err, DT_ERR_INVALID,
-			       "%s belongs to %s but to root's group: give it that user's group "
-			       "(chgrp)",
-			       data_dir, u->user);
 	if (u->s_uid) {
-		struct passwd pw, *res = NULL;
-		char buf[4096];
-
-		if (getpwuid_r(u->s_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		if (user_by_uid(u->s_uid, &u->s_gid, u->signer_user, sizeof(u->signer_user)) != 0)
 			return dt_fail(err, DT_ERR_NOT_FOUND,
 				       "the owner of %s/keys (uid %lu) is no user on this machine",
 				       data_dir, (unsigned long)u->s_uid);
-		u->s_gid = res->pw_gid;
 		if (u->s_gid == 0 || u->s_gid == u->gid)
 			return dt_fail(err, DT_ERR_INVALID,
 				       "the owner of %s/keys is in root's or the server's group: "
 				       "give the signer user a group of its own",
 				       data_dir);
-		name_of(u->s_uid, u->signer_user, sizeof(u->signer_user));
 		u->signer = 1;
 	}
 	*found = 1;
 	return DT_OK;
 }
 
-dt_code ca_privsep_drop(const struct ca_users *u, struct dt_error *err)
+dt_code ca_privsep_become(uid_t uid, gid_t gid, const gid_t *groups, size_t n, struct dt_error *err)
 {
-	if (setgroups(0, NULL) != 0 || setgid(u->gid) != 0 || setuid(u->uid) != 0)
-		return dt_fail(err, DT_ERR_INTERNAL, "cannot become %s: %s", u->user,
-			       strerror(errno));
-	if (getuid() != u->uid || geteuid() != u->uid || getegid() != u->gid || setuid(0) == 0)
-		return dt_fail(err, DT_ERR_INTERNAL, "cannot become %s for good", u->user);
+	if (setgroups(n, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+		return dt_fail(err, DT_ERR_INTERNAL, "cannot become uid %lu: %s",
+			       (unsigned long)uid, strerror(errno));
+	if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid ||
+	    setuid(0) == 0)
+		return dt_fail(err, DT_ERR_INTERNAL, "cannot become uid %lu for good",
+			       (unsigned long)uid);
 	/* The kernel makes it so after a change of ids unless fs.suid_dumpable says
 	 * otherwise: a root command's terminal must stay out of that user's reach. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
 		return dt_fail(err, DT_ERR_INTERNAL, "PR_SET_DUMPABLE: %s", strerror(errno));
 	return DT_OK;
+}
+
+dt_code ca_privsep_enter(const char *data_dir, const char *passphrase_file,
+			 const struct ca_users *u, struct dt_error *err)
+{
+	dt_code rc;
+
+	if (u->signer && (rc = ca_keyd_launcher_start(data_dir, passphrase_file, u, err)) != DT_OK)
+		return rc;
+	return ca_privsep_become(u->uid, u->gid, NULL, 0, err);
 }

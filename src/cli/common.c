@@ -115,13 +115,9 @@ int cli_open(struct cli *c)
 	struct dt_open_opts o = {c->data_dir, c->passphrase_file, c->actor, 0};
 	struct dt_error err;
 
-	int isolate = 0;
-
 	if (c->ctx)
 		return 0;
-	if (http_privsep_cli(c->data_dir, c->passphrase_file, &isolate, &err) != DT_OK ||
-	    dt_open(&o, &c->ctx, &err) != DT_OK ||
-	    (isolate && http_isolate_keys(c->ctx, &err) != DT_OK))
+	if (http_open(&o, &c->ctx, &err) != DT_OK)
 		return cli_fail(c, &err);
 	return 0;
 }

@@ -89,14 +89,12 @@ DT_MUST_USE dt_code http_serve(struct dt_ctx *ctx, const struct http_config *cfg
 int http_key_signer(const char *data_dir, const char *passphrase_file, int nconns);
 /* The signer's launcher of privilege separation (serve --key-launcher IDS). */
 int http_key_launcher(const char *data_dir, const char *passphrase_file, const char *ids);
-/* A command run as root on a data dir given to other users (DECISIONS.md 78): runs as
- * the data dir's owner for good, before it opens the store, so that root never follows
- * a path that user controls; with a signer user, starts the launcher first and sets
- * *isolate, and the command then signs through a signer (http_isolate_keys after
- * dt_open). Nothing for another process than root's or a data dir of root's. */
-DT_MUST_USE dt_code http_privsep_cli(const char *data_dir, const char *passphrase_file,
-				     int *isolate, struct dt_error *err);
-DT_MUST_USE dt_code http_isolate_keys(struct dt_ctx *ctx, struct dt_error *err);
+/* dt_open for a CLI command. Run as root on a data dir given to other users
+ * (DECISIONS.md 78), it first becomes the data dir's owner for good, so that root
+ * never follows a path that user controls, and with a signer user it signs through a
+ * signer that a launcher starts under that user. */
+DT_MUST_USE dt_code http_open(const struct dt_open_opts *o, struct dt_ctx **out,
+			      struct dt_error *err);
 /* devtrust serve as root without --user on a data dir given to other users: refused,
  * naming the options that fit. */
 DT_MUST_USE dt_code http_privsep_refuse_root(const char *data_dir, struct dt_error *err);

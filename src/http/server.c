@@ -549,27 +549,23 @@ int http_key_launcher(const char *data_dir, const char *passphrase_file, const c
 	return ca_keyd_launcher_main(data_dir, passphrase_file, ids);
 }
 
-dt_code http_privsep_cli(const char *data_dir, const char *passphrase_file, int *isolate,
-			 struct dt_error *err)
+dt_code http_open(const struct dt_open_opts *o, struct dt_ctx **out, struct dt_error *err)
 {
 	struct ca_users u;
 	int found = 0;
 	dt_code rc;
 
-	*isolate = 0;
-	if ((rc = ca_privsep_owners(data_dir, &u, &found, err)) != DT_OK || !found)
+	*out = NULL;
+	if ((rc = ca_privsep_owners(o->data_dir, &u, &found, err)) != DT_OK ||
+	    (found && (rc = ca_privsep_enter(o->data_dir, o->passphrase_file, &u, err)) != DT_OK) ||
+	    (rc = dt_open(o, out, err)) != DT_OK)
 		return rc;
-	if ((u.signer &&
-	     (rc = ca_keyd_launcher_start(data_dir, passphrase_file, &u, err)) != DT_OK) ||
-	    (rc = ca_privsep_drop(&u, err)) != DT_OK)
-		return rc;
-	*isolate = u.signer;
-	return DT_OK;
-}
-
-dt_code http_isolate_keys(struct dt_ctx *ctx, struct dt_error *err)
-{
-	return ca_keyd_start(ctx, NULL, err);
+	/* Its CA keys are the signer user's: it signs through a signer of the launcher's. */
+	if (found && u.signer && (rc = ca_keyd_start(*out, NULL, err)) != DT_OK) {
+		dt_close(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 dt_code http_privsep_refuse_root(const char *data_dir, struct dt_error *err)
@@ -591,13 +587,12 @@ dt_code http_privsep(const char *data_dir, const char *passphrase_file, const ch
 		     const char *signer_user, struct dt_error *err)
 {
 	struct ca_users u;
+	char signer[160] = "";
 	dt_code rc;
 
 	if ((rc = ca_privsep_users(user, signer_user, &u, err)) != DT_OK ||
 	    (rc = ca_privsep_prepare(data_dir, &u, err)) != DT_OK ||
-	    (u.signer &&
-	     (rc = ca_keyd_launcher_start(data_dir, passphrase_file, &u, err)) != DT_OK) ||
-	    (rc = ca_privsep_drop(&u, err)) != DT_OK)
+	    (rc = ca_privsep_enter(data_dir, passphrase_file, &u, err)) != DT_OK)
 		return rc;
 	if (access(data_dir, R_OK | W_OK | X_OK) != 0)
 		return dt_fail(err, DT_ERR_IO,
@@ -605,12 +600,9 @@ dt_code http_privsep(const char *data_dir, const char *passphrase_file, const ch
 			       "closed to that user?",
 			       u.user, data_dir, strerror(errno));
 	if (u.signer)
-		fprintf(stderr,
-			"{\"event\":\"privileges-dropped\",\"user\":\"%s\",\"uid\":%lu,"
-			"\"signer_user\":\"%s\",\"signer_uid\":%lu}\n",
-			u.user, (unsigned long)u.uid, u.signer_user, (unsigned long)u.s_uid);
-	else
-		fprintf(stderr, "{\"event\":\"privileges-dropped\",\"user\":\"%s\",\"uid\":%lu}\n",
-			u.user, (unsigned long)u.uid);
+		snprintf(signer, sizeof(signer), ",\"signer_user\":\"%s\",\"signer_uid\":%lu",
+			 u.signer_user, (unsigned long)u.s_uid);
+	fprintf(stderr, "{\"event\":\"privileges-dropped\",\"user\":\"%s\",\"uid\":%lu%s}\n",
+		u.user, (unsigned long)u.uid, signer);
 	return DT_OK;
 }
