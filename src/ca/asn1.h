@@ -51,11 +51,37 @@ typedef struct {
 	ASN1_BIT_STRING *signature;
 } DT_CERT;
 
+/*
+ * A CRL (RFC 5280 section 5.1) that keeps its entries as bytes: revoked is the whole
+ * revokedCertificates SEQUENCE OF as DER (tag and length included), built or checked
+ * one entry at a time, so a CRL of a million entries is one buffer, not an OpenSSL
+ * object per entry (X509_CRL: about 600 bytes each). DT_CRL keeps the signed
+ * TBSCertList as the bytes that were signed.
+ */
+typedef struct {
+	ASN1_ENCODING enc;
+	ASN1_INTEGER *version;
+	X509_ALGOR *sig_alg;
+	X509_NAME *issuer;
+	ASN1_TIME *this_update;
+	ASN1_TIME *next_update;
+	ASN1_STRING *revoked;
+	STACK_OF(X509_EXTENSION) * extensions;
+} DT_TBS_CRL;
+
+typedef struct {
+	ASN1_STRING *tbs;
+	X509_ALGOR *sig_alg;
+	ASN1_BIT_STRING *signature;
+} DT_CRL;
+
 /* What DECLARE_ASN1_ITEM() expands to, spelled out for the static analysers. */
 const ASN1_ITEM *DT_SPKI_it(void);
 const ASN1_ITEM *DT_CSR_INFO_it(void);
 const ASN1_ITEM *DT_CSR_it(void);
 const ASN1_ITEM *DT_TBS_it(void);
 const ASN1_ITEM *DT_CERT_it(void);
+const ASN1_ITEM *DT_TBS_CRL_it(void);
+const ASN1_ITEM *DT_CRL_it(void);
 
 #endif

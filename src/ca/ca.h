@@ -26,7 +26,12 @@ const X509 *ca_signer_cert(const struct ca_signer *s);
 /* Sign *x as the CA: the result may be a new object in *x (the signer process hands
  * back the signed certificate, checked against what was sent), the old one freed. */
 DT_MUST_USE dt_code ca_sign_cert(const struct ca_signer *s, X509 **x, struct dt_error *err);
-DT_MUST_USE dt_code ca_sign_crl(const struct ca_signer *s, X509_CRL **crl, struct dt_error *err);
+/* Signs the to-be-signed CRL tbs (len bytes of DER) as the CA: its signature value into
+ * sig[cap] (CA_MAX_SIG is enough). The caller verifies it before the CRL is used. */
+#define CA_MAX_SIG 256
+DT_MUST_USE dt_code ca_sign_crl(const struct ca_signer *s, const unsigned char *tbs, size_t len,
+				unsigned char *sig, size_t cap, size_t *sig_len,
+				struct dt_error *err);
 void ca_keyring_free(struct ca_keyring *k);
 /* After a CA is revoked: its cached signer stops issuing in this process too. */
 void ca_keyring_mark_revoked(struct dt_ctx *ctx, const char *name);

@@ -27,6 +27,11 @@ const EVP_MD *ca_key_digest(const EVP_PKEY *key);
 /* The signature algorithm (NID) a CA key signs with, with ca_key_digest; NID_undef if
  * there is none. */
 int ca_key_sig_nid(const EVP_PKEY *key);
+/* Sets a to the algorithm identifier an EC CA key signs with, as X509_sign would
+ * (ECDSA: no parameters, RFC 5758 section 3.2); 0 for a key that is not EC. */
+int ca_key_algor(X509_ALGOR *a, const EVP_PKEY *key);
+/* Sets a signature's BIT STRING to sig, whole octets (as ASN1_item_sign_ctx does). */
+int ca_bits_set(ASN1_BIT_STRING *bits, const unsigned char *sig, size_t len);
 /* Whether key is cert's private key: they match and pass a sign/verify self-test. */
 int ca_key_matches(EVP_PKEY *key, const X509 *cert);
 /* Whether DATA/keys/<file> holds a CA key (the root, an issuing CA, the Admin CA), which

@@ -11,15 +11,30 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "ca/asn1.h"
 #include "ca/ca.h"
+#include "ca/ca_keys.h"
+#include "ca/keyd.h"
 
 /* How long relying parties may cache a CRL: issuing CAs change often, the root
  * rarely (RFC 5280 section 5.1.2.5). devtrust serve regenerates well before. */
 #define CRL_NEXT_UPDATE_ISSUING_S (3 * 86400)
 #define CRL_NEXT_UPDATE_ROOT_S (30 * 86400)
 
+/* Room before the entries for their SEQUENCE OF's tag and length: a tag octet and a
+ * length of up to five (a length of 2^32 or more is refused before). */
+#define CRL_HEAD_ROOM 7
+
+/*
+ * A CRL under construction. Its entries are DER in one growing buffer, each encoded
+ * from one reused X509_REVOKED as it comes from the store: an X509_CRL holding them
+ * as objects took about 1 KB per entry at its peak (RELIABILITY.md, soak 5).
+ */
 struct crl_build {
-	X509_CRL *crl;
+	unsigned char *buf; /* CRL_HEAD_ROOM octets, then len - CRL_HEAD_ROOM of entries */
+	size_t len, cap;
+	X509_REVOKED *entry;
+	ASN1_INTEGER *serial;
 	ASN1_TIME *when;
 	X509_EXTENSION *reason_ext[11]; /* pre-encoded reasonCode per RFC 5280 reason */
 	dt_code rc;
@@ -45,29 +60,59 @@ static dt_code reason_exts(struct crl_build *b)
 	return DT_OK;
 }
 
-/* Adds one entry; serial is hex text of at most 20 octets. */
+/* Room for n more octets; the buffer grows by a quarter at least (realloc moves the
+ * pages of a large one without copying them). */
+static int crl_room(struct crl_build *b, size_t n)
+{
+	size_t cap = b->cap;
+	unsigned char *p;
+
+	if (b->cap - b->len >= n)
+		return 1;
+	if (n > KEYD_MAX_TBS || b->len > KEYD_MAX_TBS)
+		return 0;
+	cap = cap < 65536 ? 65536 : cap + cap / 4;
+	if (cap - b->len < n)
+		cap = b->len + n;
+	if (!(p = OPENSSL_realloc(b->buf, cap)))
+		return 0;
+	b->buf = p;
+	b->cap = cap;
+	return 1;
+}
+
+/* Encodes one entry after the others; serial is the big-endian magnitude of at most 20
+ * octets. The reused entry gets its reason extension anew each time. */
 static dt_code add_entry(struct crl_build *b, const unsigned char *serial, int serial_len,
 			 int64_t revoked_at, int reason)
 {
-	X509_REVOKED *r = X509_REVOKED_new();
-	ASN1_INTEGER *sn = ASN1_INTEGER_new();
-	int skip = 0;
+	X509_REVOKED *r = b->entry;
+	unsigned char *p;
+	int skip = 0, n = -1;
 
 	while (skip < serial_len - 1 && serial[skip] == 0)
 		skip++;
-	if (!r || !sn || ASN1_STRING_set(sn, serial + skip, serial_len - skip) != 1 ||
-	    X509_REVOKED_set_serialNumber(r, sn) != 1 ||
-	    !ASN1_TIME_set(b->when, (time_t)revoked_at) ||
-	    X509_REVOKED_set_revocationDate(r, b->when) != 1 ||
+	while (X509_REVOKED_get_ext_count(r) > 0)
+		X509_EXTENSION_free(X509_REVOKED_delete_ext(r, 0));
+	if (ASN1_STRING_set(b->serial, serial + skip, serial_len - skip) == 1 &&
+	    X509_REVOKED_set_serialNumber(r, b->serial) == 1 &&
+	    ASN1_TIME_set(b->when, (time_t)revoked_at) &&
+	    X509_REVOKED_set_revocationDate(r, b->when) == 1 &&
 	    /* RFC 5280 section 5.3.1: omit reasonCode rather than use unspecified. */
-	    (reason > 0 && reason <= 10 && b->reason_ext[reason] &&
-	     X509_REVOKED_add_ext(r, b->reason_ext[reason], -1) != 1) ||
-	    X509_CRL_add0_revoked(b->crl, r) != 1) {
-		X509_REVOKED_free(r);
-		ASN1_INTEGER_free(sn);
+	    (reason <= 0 || reason > 10 || !b->reason_ext[reason] ||
+	     X509_REVOKED_add_ext(r, b->reason_ext[reason], -1) == 1))
+		n = i2d_X509_REVOKED(r, NULL);
+	if (n <= 0)
 		return dt_fail(b->err, DT_ERR_CRYPTO, "cannot add a CRL entry");
-	}
-	ASN1_INTEGER_free(sn);
+	if (!crl_room(b, (size_t)n))
+		return dt_fail(b->err, DT_ERR_INVALID,
+			       "the CRL would be larger than %d bytes; revoked certificates "
+			       "that have not expired are too many for one CRL",
+			       KEYD_MAX_TBS);
+	p = b->buf + b->len;
+	if (i2d_X509_REVOKED(r, &p) != n)
+		return dt_fail(b->err, DT_ERR_CRYPTO, "cannot add a CRL entry");
+	b->len += (size_t)n;
 	b->count++;
 	return DT_OK;
 }
@@ -153,22 +198,104 @@ static dt_code entries_job(struct store_txn *txn, void *arg, struct dt_error *er
 	return rc != DT_OK ? rc : j->build->rc;
 }
 
-static dt_code add_crl_exts(X509_CRL *crl, const X509 *ca, int64_t number, struct dt_error *err)
+static dt_code add_crl_exts(DT_TBS_CRL *t, const X509 *ca, int64_t number, struct dt_error *err)
 {
 	X509V3_CTX v3;
 	X509_EXTENSION *aki = NULL;
 	ASN1_INTEGER *num = ASN1_INTEGER_new();
 	dt_code rc = DT_OK;
 
-	X509V3_set_ctx(&v3, (X509 *)ca, NULL, NULL, crl, 0);
+	X509V3_set_ctx(&v3, (X509 *)ca, NULL, NULL, NULL, 0);
 	X509V3_set_ctx_nodb(&v3);
 	if (!num || ASN1_INTEGER_set_int64(num, number) != 1 ||
-	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1 ||
+	    X509V3_add1_i2d(&t->extensions, NID_crl_number, num, 0, X509V3_ADD_APPEND) != 1 ||
 	    !(aki = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier, "keyid:always")) ||
-	    X509_CRL_add_ext(crl, aki, -1) != 1)
+	    !X509v3_add_ext(&t->extensions, aki, -1))
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot add the CRL number and AKI");
 	ASN1_INTEGER_free(num);
 	X509_EXTENSION_free(aki);
+	return rc;
+}
+
+/* The entries as one DER SEQUENCE OF: its tag and length go into the room before them,
+ * then all of it to the start of the buffer, which *out takes. */
+static dt_code entries_seq(struct crl_build *b, ASN1_STRING **out)
+{
+	size_t body = b->len - CRL_HEAD_ROOM;
+	int total = body <= KEYD_MAX_TBS ? ASN1_object_size(1, (long)body, V_ASN1_SEQUENCE) : -1;
+	unsigned char *head, *p;
+
+	*out = NULL;
+	if (total <= 0 || (size_t)total - body > CRL_HEAD_ROOM ||
+	    !(*out = ASN1_STRING_type_new(V_ASN1_SEQUENCE)))
+		return dt_fail(b->err, DT_ERR_CRYPTO, "cannot encode the CRL's entries");
+	head = p = b->buf + CRL_HEAD_ROOM - ((size_t)total - body);
+	ASN1_put_object(&p, 1, (long)body, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	memmove(b->buf, head, (size_t)total);
+	/* Down to its size: the to-be-signed part is encoded next, beside it. */
+	if ((p = OPENSSL_realloc(b->buf, (size_t)total)))
+		b->buf = p;
+	ASN1_STRING_set0(*out, b->buf, total);
+	b->buf = NULL;
+	b->len = b->cap = 0;
+	return DT_OK;
+}
+
+/* The TBSCertList (RFC 5280 section 5.1.2), DER into *tbs: version 2, the CA key's
+ * algorithm, the CA's subject, this and next update, the entries (absent when there
+ * are none, 5.1.2.6), the CRL number and the authority key identifier. */
+static dt_code crl_tbs(struct crl_build *b, const X509 *ca, const struct crl_job *j, int64_t next,
+		       unsigned char **tbs, int *tbs_len)
+{
+	DT_TBS_CRL *t = (DT_TBS_CRL *)ASN1_item_new(ASN1_ITEM_rptr(DT_TBS_CRL));
+	dt_code rc = DT_OK;
+
+	*tbs = NULL;
+	if (!t || !(t->version = ASN1_INTEGER_new()) || ASN1_INTEGER_set(t->version, 1) != 1 ||
+	    !ca_key_algor(t->sig_alg, X509_get0_pubkey(ca)) ||
+	    X509_NAME_set(&t->issuer, X509_get_subject_name(ca)) != 1 ||
+	    !ASN1_TIME_set(t->this_update, (time_t)j->now) ||
+	    !(t->next_update = ASN1_TIME_set(NULL, (time_t)(j->now + next))))
+		rc = dt_fail(b->err, DT_ERR_CRYPTO, "cannot create a CRL");
+	if (rc == DT_OK && b->count > 0)
+		rc = entries_seq(b, &t->revoked);
+	if (rc == DT_OK)
+		rc = add_crl_exts(t, ca, j->number, b->err);
+	if (rc == DT_OK &&
+	    (*tbs_len = ASN1_item_i2d((ASN1_VALUE *)t, tbs, ASN1_ITEM_rptr(DT_TBS_CRL))) <= 0)
+		rc = dt_fail(b->err, DT_ERR_CRYPTO, "cannot encode the CRL");
+	ASN1_item_free((ASN1_VALUE *)t, ASN1_ITEM_rptr(DT_TBS_CRL));
+	return rc;
+}
+
+/* The signed CRL, DER into *der: the to-be-signed bytes (tbs, taken), checked first
+ * against the CA's key, whoever signed them (the signer process, or this one). */
+static dt_code crl_signed(const X509 *ca, unsigned char *tbs, int tbs_len, const unsigned char *sig,
+			  size_t sig_len, unsigned char **der, int *len, struct dt_error *err)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(ca);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	DT_CRL *c = (DT_CRL *)ASN1_item_new(ASN1_ITEM_rptr(DT_CRL));
+	int ok = md && EVP_DigestVerifyInit(md, NULL, ca_key_digest(pub), NULL, pub) == 1 &&
+		 EVP_DigestVerify(md, sig, sig_len, tbs, (size_t)tbs_len) == 1;
+	dt_code rc = DT_OK;
+
+	EVP_MD_CTX_free(md);
+	*der = NULL;
+	if (!ok) {
+		OPENSSL_free(tbs);
+		rc = dt_fail(err, DT_ERR_CRYPTO,
+			     "the CRL's signature does not verify with the CA's key");
+	} else if (!c) {
+		OPENSSL_free(tbs);
+		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encode the CRL");
+	} else {
+		ASN1_STRING_set0(c->tbs, tbs, tbs_len);
+		if (!ca_key_algor(c->sig_alg, pub) || !ca_bits_set(c->signature, sig, sig_len) ||
+		    (*len = ASN1_item_i2d((ASN1_VALUE *)c, der, ASN1_ITEM_rptr(DT_CRL))) <= 0)
+			rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encode the CRL");
+	}
+	ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(DT_CRL));
 	return rc;
 }
 
@@ -189,7 +316,9 @@ dt_code dt_crl_generate_until(struct dt_ctx *ctx, const char *ca_name, unsigned 
 	const X509 *ca;
 	int64_t next =
 	    strcmp(ca_name, "root") == 0 ? CRL_NEXT_UPDATE_ROOT_S : CRL_NEXT_UPDATE_ISSUING_S;
-	int n;
+	unsigned char *tbs = NULL, sig[CA_MAX_SIG];
+	size_t sig_len = 0;
+	int n = 0, tbs_len = 0;
 	dt_code rc;
 
 	*der = NULL;
@@ -200,38 +329,35 @@ dt_code dt_crl_generate_until(struct dt_ctx *ctx, const char *ca_name, unsigned 
 	if ((rc = ca_signer_get(ctx, ca_name, CA_USE_CRL, &signer, err)) != DT_OK)
 		return rc;
 	ca = ca_signer_cert(signer);
-	if (!(b.crl = X509_CRL_new()) || !(b.when = ASN1_TIME_new()) ||
-	    X509_CRL_set_version(b.crl, 1) != 1 ||
-	    X509_CRL_set_issuer_name(b.crl, X509_get_subject_name(ca)) != 1) {
+	if (!(b.entry = X509_REVOKED_new()) || !(b.serial = ASN1_INTEGER_new()) ||
+	    !(b.when = ASN1_TIME_new()) || !crl_room(&b, CRL_HEAD_ROOM)) {
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot create a CRL");
 		goto out;
 	}
-	if ((rc = reason_exts(&b)) != DT_OK)
+	b.len = CRL_HEAD_ROOM;
+	if ((rc = reason_exts(&b)) != DT_OK ||
+	    (rc = store_write(ctx->store, number_job, &j, err)) != DT_OK ||
+	    (rc = store_read(ctx->store, entries_job, &j, err)) != DT_OK)
 		goto out;
-	if ((rc = store_write(ctx->store, number_job, &j, err)) != DT_OK)
+	/* The entries move into the to-be-signed part; tbs moves into the CRL. */
+	if ((rc = crl_tbs(&b, ca, &j, next, &tbs, &tbs_len)) != DT_OK ||
+	    (rc = ca_sign_crl(signer, tbs, (size_t)tbs_len, sig, sizeof(sig), &sig_len, err)) !=
+		DT_OK)
 		goto out;
-	if ((rc = store_read(ctx->store, entries_job, &j, err)) != DT_OK)
+	rc = crl_signed(ca, tbs, tbs_len, sig, sig_len, der, &n, err);
+	tbs = NULL;
+	if (rc != DT_OK)
 		goto out;
-	if (!ASN1_TIME_set(b.when, (time_t)j.now) || X509_CRL_set1_lastUpdate(b.crl, b.when) != 1 ||
-	    !ASN1_TIME_set(b.when, (time_t)(j.now + next)) ||
-	    X509_CRL_set1_nextUpdate(b.crl, b.when) != 1) {
-		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot set the CRL's update times");
-		goto out;
-	}
-	if ((rc = add_crl_exts(b.crl, ca, j.number, err)) != DT_OK ||
-	    (rc = ca_sign_crl(signer, &b.crl, err)) != DT_OK)
-		goto out;
-	if ((n = i2d_X509_CRL(b.crl, der)) <= 0) {
-		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encode the CRL");
-		goto out;
-	}
 	*len = (size_t)n;
 	*next_update = j.now + next;
 out:
 	ERR_clear_error();
+	OPENSSL_free(tbs);
+	OPENSSL_free(b.buf);
 	for (int r = 0; r <= 10; r++)
 		X509_EXTENSION_free(b.reason_ext[r]);
 	ASN1_TIME_free(b.when);
-	X509_CRL_free(b.crl);
+	ASN1_INTEGER_free(b.serial);
+	X509_REVOKED_free(b.entry);
 	return rc;
 }

@@ -213,6 +213,18 @@ static void *one_ext(const STACK_OF(X509_EXTENSION) * exts, int nid, int *dup)
 	return v;
 }
 
+/* Whether an extension occurs more than once (RFC 5280 sections 4.2 and 5.2). */
+static int ext_twice(const STACK_OF(X509_EXTENSION) * exts)
+{
+	for (int i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
+		const ASN1_OBJECT *o = X509_EXTENSION_get_object(sk_X509_EXTENSION_value(exts, i));
+
+		if (X509v3_get_ext_by_OBJ(exts, o, i) >= 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Whether alg is the signature algorithm of the CA key, without parameters as ECDSA's
  * are (RFC 5280 sections 4.1.1.2 and 5.1.1.2). */
 static int alg_is_keys(const X509_ALGOR *alg, EVP_PKEY *key)
@@ -224,9 +236,9 @@ static int alg_is_keys(const X509_ALGOR *alg, EVP_PKEY *key)
 	return want != NID_undef && OBJ_obj2nid(oid) == want && ptype == V_ASN1_UNDEF;
 }
 
-/* Whether tbs (len bytes), just signed by X509_sign or X509_CRL_sign, is the to-be-signed
- * part of der (the first element of its outer SEQUENCE) as sent, byte for byte: they
- * re-encode what they signed, with the CA key's algorithm, so a sender's BER or other
+/* Whether tbs (len bytes), just signed by X509_sign, is the to-be-signed part of der
+ * (the first element of its outer SEQUENCE) as sent, byte for byte: it re-encodes what
+ * it signed, with the CA key's algorithm, so a sender's BER or other
  * algorithm would get a signature over bytes it never sent. */
 static int signed_as_sent(const unsigned char *tbs, int tbs_len, const unsigned char *der,
 			  size_t len)
@@ -306,13 +318,7 @@ static dt_code check_tbs(const struct keyd_signer *sg, const struct held_key *h,
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: the validity is not within the CA's (RFC 5280 section "
 			       "4.1.2.5)");
-	for (int i = 0; i < sk_X509_EXTENSION_num(t->extensions); i++) {
-		const ASN1_OBJECT *o =
-		    X509_EXTENSION_get_object(sk_X509_EXTENSION_value(t->extensions, i));
-
-		if (X509v3_get_ext_by_OBJ(t->extensions, o, i) >= 0)
-			dup = 1;
-	}
+	dup = ext_twice(t->extensions);
 	bc = one_ext(t->extensions, NID_basic_constraints, &dup);
 	ku = one_ext(t->extensions, NID_key_usage, &dup);
 	if (dup) {
@@ -343,6 +349,23 @@ out:
 	return rc;
 }
 
+/* Signs the to-be-signed bytes f->b, as sent, with h's key: the signature value into r. */
+static dt_code sign_sent(const struct held_key *h, const struct keyd_frame *f, struct reply *r)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t n = 0;
+	dt_code rc = DT_OK;
+
+	if (!md || EVP_DigestSignInit(md, NULL, ca_key_digest(h->key), NULL, h->key) != 1 ||
+	    EVP_DigestSign(md, NULL, &n, f->b, f->h.len[1]) != 1 || n > INT_MAX ||
+	    !(r->der = OPENSSL_malloc(n)) || EVP_DigestSign(md, r->der, &n, f->b, f->h.len[1]) != 1)
+		rc = dt_fail(&r->err, DT_ERR_CRYPTO, "signing as %s failed", f->name);
+	else
+		r->len = (int)n;
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
 /* Signs the to-be-signed certificate f->b as the CA of f->name: the answer is the
  * signature value alone, which the server puts into its own certificate (whose
  * to-be-signed part is these bytes) and verifies. */
@@ -351,8 +374,6 @@ static void sign_cert(struct keyd_signer *sg, const struct keyd_frame *f, struct
 	struct held_key *h = NULL;
 	const unsigned char *p = f->b;
 	DT_TBS *t = NULL;
-	EVP_MD_CTX *md = NULL;
-	size_t n = 0;
 	int grant = -1;
 
 	if ((r->status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r->err)) != DT_OK ||
@@ -369,35 +390,22 @@ static void sign_cert(struct keyd_signer *sg, const struct keyd_frame *f, struct
 				    KEYD_MAX_CERT);
 		goto out;
 	}
-	if ((r->status = check_tbs(sg, h, t, f->b, f->h.len[1], &grant, &r->err)) != DT_OK)
+	if ((r->status = check_tbs(sg, h, t, f->b, f->h.len[1], &grant, &r->err)) != DT_OK ||
+	    (r->status = sign_sent(h, f, r)) != DT_OK)
 		goto out;
-	if (!(md = EVP_MD_CTX_new()) ||
-	    EVP_DigestSignInit(md, NULL, ca_key_digest(h->key), NULL, h->key) != 1 ||
-	    EVP_DigestSign(md, NULL, &n, f->b, f->h.len[1]) != 1 || n > INT_MAX ||
-	    !(r->der = OPENSSL_malloc(n)) ||
-	    EVP_DigestSign(md, r->der, &n, f->b, f->h.len[1]) != 1) {
-		r->status = dt_fail(&r->err, DT_ERR_CRYPTO, "signing as %s failed", f->name);
-		goto out;
-	}
-	r->len = (int)n;
 	if (grant >= 0)
 		sg->keys[grant].certifiable = 0;
 out:
-	EVP_MD_CTX_free(md);
 	ASN1_item_free((ASN1_VALUE *)t, ASN1_ITEM_rptr(DT_TBS));
 	ERR_clear_error();
 }
 
-/* The signature value of a signed certificate or CRL: what the server puts into its own. */
-static dt_code signature_of(const X509 *x, const X509_CRL *crl, struct reply *r)
+/* The signature value of a signed certificate: what the server puts into its own. */
+static dt_code signature_of(const X509 *x, struct reply *r)
 {
 	const ASN1_BIT_STRING *sig = NULL;
-	const X509_ALGOR *alg = NULL;
 
-	if (x)
-		X509_get0_signature(&sig, &alg, x);
-	else
-		X509_CRL_get0_signature(crl, &sig, &alg);
+	X509_get0_signature(&sig, NULL, x);
 	if (!sig || ASN1_STRING_length(sig) <= 0 ||
 	    !(r->der = OPENSSL_memdup(ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig))))
 		return DT_ERR_CRYPTO;
@@ -405,64 +413,127 @@ static dt_code signature_of(const X509 *x, const X509_CRL *crl, struct reply *r)
 	return DT_OK;
 }
 
-/* Signs x (a new CA's certificate) or crl with h's key and hands back the signature
- * value, if what got signed is the to-be-signed part as sent (signed_as_sent). */
-static dt_code sign_as_sent(const struct held_key *h, X509 *x, X509_CRL *crl,
-			    const struct keyd_frame *f, struct reply *r)
+/* Signs x (a new CA's certificate) with h's key and hands back the signature value, if
+ * what got signed is the to-be-signed part as sent (signed_as_sent). */
+static dt_code sign_as_sent(const struct held_key *h, X509 *x, const struct keyd_frame *f,
+			    struct reply *r)
 {
 	unsigned char *tbs = NULL;
 	int n = 0;
 	dt_code rc;
 
-	if (x && X509_sign(x, h->key, ca_key_digest(h->key)) > 0)
+	if (X509_sign(x, h->key, ca_key_digest(h->key)) > 0)
 		n = i2d_re_X509_tbs(x, &tbs);
-	else if (crl && X509_CRL_sign(crl, h->key, ca_key_digest(h->key)) > 0)
-		n = i2d_re_X509_CRL_tbs(crl, &tbs);
 	if (n <= 0)
-		rc = DT_ERR_CRYPTO;
+		rc = dt_fail(&r->err, DT_ERR_CRYPTO, "self-signing a new CA failed");
 	else if (!signed_as_sent(tbs, n, f->b, f->h.len[1]))
 		rc = dt_fail(&r->err, DT_ERR_INVALID,
-			     "refused: the %s to sign is not DER with the CA key's signature "
-			     "algorithm (RFC 5280 section %s)",
-			     x ? "certificate" : "CRL", x ? "4.1.2.3" : "5.1.1.2");
-	else
-		rc = signature_of(x, crl, r);
-	if (rc == DT_ERR_CRYPTO)
-		rc = x ? dt_fail(&r->err, rc, "self-signing a new CA failed")
-		       : dt_fail(&r->err, rc, "signing a CRL as %s failed", f->name);
+			     "refused: the certificate to sign is not DER with the CA key's "
+			     "signature algorithm (RFC 5280 section 4.1.2.3)");
+	else if ((rc = signature_of(x, r)) != DT_OK)
+		rc = dt_fail(&r->err, rc, "self-signing a new CA failed");
 	OPENSSL_free(tbs);
 	return rc;
 }
 
+/*
+ * Whether seq, a CRL's revokedCertificates, is one DER SEQUENCE OF at least one entry
+ * (RFC 5280 section 5.1.2.6: absent when empty), each entry a DER revokedCertificate:
+ * parsed, encoded again and compared one at a time, so that a CRL of a million entries
+ * is never a million objects here.
+ */
+static int entries_are_der(const ASN1_STRING *seq)
+{
+	const unsigned char *p = ASN1_STRING_get0_data(seq), *end;
+	long body = 0;
+	int tag = 0, cls = 0, len = ASN1_STRING_length(seq), ok = 1, count = 0;
+
+	if (len <= 0 || ASN1_get_object(&p, &body, &tag, &cls, len) != V_ASN1_CONSTRUCTED ||
+	    tag != V_ASN1_SEQUENCE || cls != V_ASN1_UNIVERSAL ||
+	    ASN1_object_size(1, body, V_ASN1_SEQUENCE) != len)
+		return 0;
+	for (end = p + body; ok && p < end; count++) {
+		const unsigned char *at = p;
+		X509_REVOKED *e = d2i_X509_REVOKED(NULL, &p, end - p);
+		unsigned char *again = NULL;
+		int n = e ? i2d_X509_REVOKED(e, &again) : -1;
+
+		ok = n > 0 && n == p - at && memcmp(again, at, (size_t)n) == 0;
+		OPENSSL_free(again);
+		X509_REVOKED_free(e);
+	}
+	return ok && count > 0;
+}
+
+/* Whether the to-be-signed CRL is DER, what the template parsed from them, given that
+ * its entries are (entries_are_der): the template keeps them as bytes. */
+static int tbs_crl_is_der(DT_TBS_CRL *t, const unsigned char *der, size_t len)
+{
+	unsigned char *again = NULL;
+	int n, same;
+
+	t->enc.modified = 1;
+	n = ASN1_item_i2d((ASN1_VALUE *)t, &again, ASN1_ITEM_rptr(DT_TBS_CRL));
+	same = n > 0 && (size_t)n == len && memcmp(again, der, len) == 0;
+	OPENSSL_free(again);
+	return same;
+}
+
+/*
+ * What a CA may sign as its CRL: a DER version 2 CRL (RFC 5280 section 5.1.2.1) whose
+ * signature algorithm is the CA key's (5.1.2.2), whose issuer is the CA's subject
+ * (5.1.2.3), with readable update times, nextUpdate included (5.1.2.5), every entry a
+ * DER revokedCertificate, and each extension at most once (5.2).
+ */
+static dt_code check_tbs_crl(const struct held_key *h, DT_TBS_CRL *t, const unsigned char *der,
+			     size_t len, struct dt_error *err)
+{
+	if ((t->revoked && !entries_are_der(t->revoked)) || !tbs_crl_is_der(t, der, len) ||
+	    !t->version || ASN1_INTEGER_get(t->version) != 1)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: not a DER version 2 CRL (RFC 5280 section 5.1)");
+	if (!alg_is_keys(t->sig_alg, h->key))
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: the CRL's signature algorithm is not the CA key's (RFC "
+			       "5280 section 5.1.2.2)");
+	if (X509_NAME_cmp(t->issuer, X509_get_subject_name(h->cert)) != 0)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: the CRL's issuer is not the CA's subject (RFC 5280 "
+			       "section 5.1.2.3)");
+	if (!t->next_update || ASN1_TIME_check(t->this_update) != 1 ||
+	    ASN1_TIME_check(t->next_update) != 1 ||
+	    ASN1_TIME_compare(t->this_update, t->next_update) > 0)
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: the CRL's update times are not readable, or nextUpdate "
+			       "is missing or before thisUpdate (RFC 5280 section 5.1.2.5)");
+	if (ext_twice(t->extensions))
+		return dt_fail(err, DT_ERR_INVALID,
+			       "refused: an extension occurs more than once (RFC 5280 section "
+			       "5.2)");
+	return DT_OK;
+}
+
+/* Signs the to-be-signed CRL f->b as the CA of f->name: the answer is the signature
+ * value alone, which the server puts into its CRL and verifies. */
 static void sign_crl(struct keyd_signer *sg, const struct keyd_frame *f, struct reply *r)
 {
 	struct held_key *h = NULL;
 	const unsigned char *p = f->b;
-	const X509_ALGOR *alg = NULL;
-	X509_CRL *crl = NULL;
+	DT_TBS_CRL *t = NULL;
 
 	if ((r->status = issuer_key(sg, f->name, f->a, f->h.len[0], &h, &r->err)) != DT_OK ||
 	    (r->status = check_issuer(h->cert, KU_CRL_SIGN, f->name, &r->err)) != DT_OK)
 		return;
-	crl = f->h.len[1] ? d2i_X509_CRL(NULL, &p, (long)f->h.len[1]) : NULL;
-	if (crl)
-		X509_CRL_get0_signature(crl, NULL, &alg);
-	if (!crl || p != f->b + f->h.len[1] || !alg_is_keys(alg, h->key)) {
+	t = f->h.len[1] ? (DT_TBS_CRL *)ASN1_item_d2i(NULL, &p, (long)f->h.len[1],
+						      ASN1_ITEM_rptr(DT_TBS_CRL))
+			: NULL;
+	if (!t || p != f->b + f->h.len[1])
 		r->status =
-		    dt_fail(&r->err, DT_ERR_INVALID,
-			    "the CRL to sign is not one DER CRL with the CA key's signature "
-			    "algorithm");
-		goto out;
-	}
-	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(h->cert)) != 0) {
-		r->status = dt_fail(&r->err, DT_ERR_INVALID,
-				    "refused: the CRL's issuer is not the CA's subject (RFC 5280 "
-				    "section 5.1.2.3)");
-		goto out;
-	}
-	r->status = sign_as_sent(h, NULL, crl, f, r);
-out:
-	X509_CRL_free(crl);
+		    dt_fail(&r->err, DT_ERR_INVALID, "the CRL to sign is not one DER TBSCertList");
+	else if ((r->status = check_tbs_crl(h, t, f->b, f->h.len[1], &r->err)) == DT_OK)
+		r->status = sign_sent(h, f, r);
+	ASN1_item_free((ASN1_VALUE *)t, ASN1_ITEM_rptr(DT_TBS_CRL));
+	ERR_clear_error();
 }
 
 /* A key for a new CA: generated here and kept here; the server gets its public half. */
@@ -580,7 +651,7 @@ static void sign_self(struct keyd_signer *sg, const struct keyd_frame *f, struct
 				    "5280 section 4.1.1.2)");
 		goto out;
 	}
-	if ((r->status = sign_as_sent(h, x, NULL, f, r)) != DT_OK)
+	if ((r->status = sign_as_sent(h, x, f, r)) != DT_OK)
 		goto out;
 	h->certifiable = 0;
 	X509_free(h->cert);
@@ -658,7 +729,7 @@ int keyd_serve(struct keyd_signer *sg, int fd)
 	    keyd_read(fd, &f, KEYD_MAX_CERT, KEYD_MAX_TBS) == 0 && answer(sg, fd, &f) == 0 ? 0 : -1;
 
 	keyd_frame_free(&f);
-	/* A large CRL was an OpenSSL object per entry and a frame of its size: once both
+	/* A large CRL was a frame of its size and a parsed copy of its entries: once both
 	 * are freed, give the memory back, or the signer keeps the peak of the largest CRL
 	 * it ever signed (the soak, RELIABILITY.md). */
 	if (f.h.op == KEYD_SIGN_CRL && f.h.len[1] >= KEYD_TRIM_CRL_BYTES)

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,8 +52,6 @@ struct ca_keyd {
 	pid_t pid;
 	int stopping, done, first_failed, restarts;
 	struct dt_error first_err;
-	pthread_mutex_t ph_mu;
-	EVP_PKEY *placeholder[2]; /* P-256, P-384: see placeholder() */
 };
 
 static int64_t mono_ms(void)
@@ -420,55 +417,17 @@ dt_code keyd_unlock(struct ca_keyd *k, const char *key_file, const unsigned char
 }
 
 /*
- * OpenSSL has no setter for a CRL's algorithm identifiers (an unsigned one has empty
- * ones). So a CRL that goes to the signer carries a signature by a throwaway key on
- * the CA's curve, made once: the signer replaces it, and the algorithm identifiers it
- * writes are the same, so the to-be-signed part that comes back must be ours byte for
- * byte. Certificates do not need it (sig_algs).
- */
-static dt_code placeholder(struct ca_keyd *k, const EVP_PKEY *ca_pub, EVP_PKEY **out,
-			   struct dt_error *err)
-{
-	char group[32];
-	size_t len = 0;
-	int i = -1;
-
-	*out = NULL;
-	if (EVP_PKEY_get_base_id(ca_pub) == EVP_PKEY_EC &&
-	    EVP_PKEY_get_utf8_string_param(ca_pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-					   &len) == 1)
-		i = strcmp(group, "prime256v1") == 0 ? 0 : strcmp(group, "secp384r1") == 0 ? 1 : -1;
-	ERR_clear_error();
-	if (i < 0)
-		return dt_fail(err, DT_ERR_INTERNAL,
-			       "key isolation signs with P-256 and P-384 CA keys only");
-	pthread_mutex_lock(&k->ph_mu);
-	if (!k->placeholder[i])
-		k->placeholder[i] = EVP_EC_gen(i ? "P-384" : "P-256");
-	*out = k->placeholder[i];
-	pthread_mutex_unlock(&k->ph_mu);
-	if (!*out)
-		return dt_fail(err, DT_ERR_CRYPTO, "cannot generate a placeholder key");
-	return DT_OK;
-}
-
-/*
- * OpenSSL has no setter for the signature value of a certificate or CRL (X509_REQ has
+ * OpenSSL has no setter for the signature value of a certificate (X509_REQ has
  * X509_REQ_set0_signature). Both algorithm identifiers are already what the CA's key
- * writes (sig_algs, or the CRL's placeholder signature), so the signer's value goes
- * into the object's own bit string, and the caller's X509_verify checks it over our
- * own to-be-signed part.
+ * writes (sig_algs), so the signer's value goes into the object's own bit string, and
+ * the caller's X509_verify checks it over our own to-be-signed part.
  */
 static dt_code put_signature(const ASN1_BIT_STRING *sig, const struct keyd_frame *r,
 			     struct dt_error *err)
 {
-	ASN1_BIT_STRING *bits = (ASN1_BIT_STRING *)sig;
-
-	if (!bits || r->h.len[0] == 0 || r->h.len[0] > KEYD_MAX_CERT ||
-	    ASN1_BIT_STRING_set(bits, r->a, (int)r->h.len[0]) != 1)
+	if (!sig || r->h.len[0] > KEYD_MAX_CERT ||
+	    !ca_bits_set((ASN1_BIT_STRING *)sig, r->a, r->h.len[0]))
 		return dt_fail(err, DT_ERR_CRYPTO, "the key signer returned no signature");
-	/* Whole octets, no unused bits (as ASN1_item_sign_ctx sets them). */
-	bits->flags = (bits->flags & ~0x07L) | ASN1_STRING_FLAG_BITS_LEFT;
 	return DT_OK;
 }
 
@@ -500,16 +459,11 @@ static dt_code take_signature(X509 *x, const struct keyd_frame *r, EVP_PKEY *pub
 static dt_code sig_algs(X509 *x, const EVP_PKEY *pub, struct dt_error *err)
 {
 	const X509_ALGOR *outer = NULL;
-	int nid = EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC ? ca_key_sig_nid(pub) : NID_undef;
 
-	if (nid == NID_undef)
-		return dt_fail(err, DT_ERR_INTERNAL, "key isolation signs with EC CA keys only");
 	X509_get0_signature(NULL, &outer, x);
-	if (!X509_ALGOR_set0((X509_ALGOR *)X509_get0_tbs_sigalg(x), OBJ_nid2obj(nid), V_ASN1_UNDEF,
-			     NULL) ||
-	    !X509_ALGOR_set0((X509_ALGOR *)outer, OBJ_nid2obj(nid), V_ASN1_UNDEF, NULL))
-		return dt_fail(err, DT_ERR_CRYPTO,
-			       "cannot set a certificate's signature algorithm");
+	if (!ca_key_algor((X509_ALGOR *)X509_get0_tbs_sigalg(x), pub) ||
+	    !ca_key_algor((X509_ALGOR *)outer, pub))
+		return dt_fail(err, DT_ERR_INTERNAL, "key isolation signs with EC CA keys only");
 	return DT_OK;
 }
 
@@ -552,42 +506,23 @@ dt_code keyd_sign_cert(struct ca_keyd *k, const char *key_file, const X509 *ca,
 	return rc;
 }
 
-dt_code keyd_sign_crl(struct ca_keyd *k, const char *key_file, const X509 *ca,
-		      const unsigned char *ca_der, size_t ca_len, X509_CRL **crl,
-		      struct dt_error *err)
+dt_code keyd_sign_crl(struct ca_keyd *k, const char *key_file, const unsigned char *ca_der,
+		      size_t ca_len, const unsigned char *tbs, size_t len, unsigned char *sig,
+		      size_t cap, size_t *sig_len, struct dt_error *err)
 {
-	EVP_PKEY *pub = X509_get0_pubkey(ca), *ph = NULL;
-	const ASN1_BIT_STRING *sig = NULL;
-	unsigned char *der = NULL;
 	struct keyd_frame r;
-	int n = 0;
 	dt_code rc;
 
-	memset(&r, 0, sizeof(r));
-	if ((rc = placeholder(k, pub, &ph, err)) != DT_OK)
+	*sig_len = 0;
+	if (len > KEYD_MAX_TBS)
+		return dt_fail(err, DT_ERR_INVALID, "the CRL is %zu bytes; the key signer takes %d",
+			       len, KEYD_MAX_TBS);
+	if ((rc = call(k, KEYD_SIGN_CRL, key_file, ca_der, ca_len, tbs, len, 1, &r, err)) != DT_OK)
 		return rc;
-	if (X509_CRL_sign(*crl, ph, ca_key_digest(pub)) <= 0 ||
-	    (n = i2d_X509_CRL(*crl, &der)) <= 0) {
-		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encode a CRL for the key signer");
-		goto out;
-	}
-	if (n > KEYD_MAX_TBS) {
-		rc = dt_fail(err, DT_ERR_INVALID, "the CRL is %d bytes; the key signer takes %d", n,
-			     KEYD_MAX_TBS);
-		goto out;
-	}
-	if ((rc = call(k, KEYD_SIGN_CRL, key_file, ca_der, ca_len, der, (size_t)n, 1, &r, err)) !=
-	    DT_OK)
-		goto out;
-	X509_CRL_get0_signature(*crl, &sig, NULL);
-	if ((rc = put_signature(sig, &r, err)) != DT_OK)
-		goto out;
-	if (X509_CRL_verify(*crl, pub) != 1)
-		rc = dt_fail(err, DT_ERR_CRYPTO,
-			     "the key signer's CRL signature does not verify with the CA's key");
-out:
-	ERR_clear_error();
-	OPENSSL_free(der);
+	if (r.h.len[0] == 0 || r.h.len[0] > cap)
+		rc = dt_fail(err, DT_ERR_CRYPTO, "the key signer returned no signature");
+	else
+		memcpy(sig, r.a, (*sig_len = r.h.len[0]));
 	keyd_frame_free(&r);
 	return rc;
 }
@@ -685,9 +620,6 @@ void keyd_free(struct ca_keyd *k)
 	}
 	keyd_argv_free(k->argv);
 	free(k->exe);
-	EVP_PKEY_free(k->placeholder[0]);
-	EVP_PKEY_free(k->placeholder[1]);
-	pthread_mutex_destroy(&k->ph_mu);
 	pthread_mutex_destroy(&k->ctl_mu);
 	pthread_cond_destroy(&k->cv);
 	pthread_mutex_destroy(&k->mu);
@@ -757,7 +689,6 @@ static struct ca_keyd *keyd_new(struct dt_ctx *ctx, const char *exe, struct dt_e
 		return NULL;
 	pthread_mutex_init(&k->mu, NULL);
 	pthread_mutex_init(&k->ctl_mu, NULL);
-	pthread_mutex_init(&k->ph_mu, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&k->cv, &attr);

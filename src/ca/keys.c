@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,22 @@ int ca_key_sig_nid(const EVP_PKEY *key)
 		   : NID_undef;
 }
 
+int ca_key_algor(X509_ALGOR *a, const EVP_PKEY *key)
+{
+	int nid = EVP_PKEY_get_base_id(key) == EVP_PKEY_EC ? ca_key_sig_nid(key) : NID_undef;
+
+	return nid != NID_undef && X509_ALGOR_set0(a, OBJ_nid2obj(nid), V_ASN1_UNDEF, NULL) == 1;
+}
+
+int ca_bits_set(ASN1_BIT_STRING *bits, const unsigned char *sig, size_t len)
+{
+	if (len == 0 || len > INT_MAX ||
+	    ASN1_BIT_STRING_set(bits, (unsigned char *)sig, (int)len) != 1)
+		return 0;
+	bits->flags = (bits->flags & ~0x07L) | ASN1_STRING_FLAG_BITS_LEFT;
+	return 1;
+}
+
 dt_code ca_key_generate_ca(struct dt_ctx *ctx, const char *curve, EVP_PKEY **out,
 			   struct dt_error *err)
 {
@@ -242,16 +259,6 @@ dt_code ca_sign_cert(const struct ca_signer *s, X509 **x, struct dt_error *err)
 	return DT_OK;
 }
 
-dt_code ca_sign_crl(const struct ca_signer *s, X509_CRL **crl, struct dt_error *err)
-{
-	if (!s->key)
-		return keyd_sign_crl(s->keyd, s->key_file, s->cert, s->cert_der, s->cert_len, crl,
-				     err);
-	if (X509_CRL_sign(*crl, s->key, ca_key_digest(s->key)) <= 0)
-		return dt_fail(err, DT_ERR_CRYPTO, "signing the CRL of %s failed", s->name);
-	return DT_OK;
-}
-
 /* The signers that sign other things (checkpoints, OCSP responses) are never isolated. */
 static dt_code need_key(const struct ca_signer *s, struct dt_error *err)
 {
@@ -263,17 +270,15 @@ static dt_code need_key(const struct ca_signer *s, struct dt_error *err)
 	return DT_OK;
 }
 
-dt_code ca_sign_bytes(const struct ca_signer *s, const unsigned char *tbs, size_t len,
-		      unsigned char *sig, size_t cap, size_t *sig_len, struct dt_error *err)
+/* Signs tbs with s's own key: the signature into sig[cap]. */
+static dt_code sign_here(const struct ca_signer *s, const unsigned char *tbs, size_t len,
+			 unsigned char *sig, size_t cap, size_t *sig_len, struct dt_error *err)
 {
-	EVP_MD_CTX *md = NULL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	size_t n = cap;
 	int ok;
 
 	*sig_len = 0;
-	if (need_key(s, err) != DT_OK)
-		return DT_ERR_INTERNAL;
-	md = EVP_MD_CTX_new();
 	ok = md && EVP_DigestSignInit(md, NULL, ca_key_digest(s->key), NULL, s->key) == 1 &&
 	     EVP_DigestSign(md, sig, &n, tbs, len) == 1;
 
@@ -284,6 +289,24 @@ dt_code ca_sign_bytes(const struct ca_signer *s, const unsigned char *tbs, size_
 		return dt_fail(err, DT_ERR_CRYPTO, "signing as %s failed", s->name);
 	}
 	return DT_OK;
+}
+
+dt_code ca_sign_bytes(const struct ca_signer *s, const unsigned char *tbs, size_t len,
+		      unsigned char *sig, size_t cap, size_t *sig_len, struct dt_error *err)
+{
+	*sig_len = 0;
+	if (need_key(s, err) != DT_OK)
+		return DT_ERR_INTERNAL;
+	return sign_here(s, tbs, len, sig, cap, sig_len, err);
+}
+
+dt_code ca_sign_crl(const struct ca_signer *s, const unsigned char *tbs, size_t len,
+		    unsigned char *sig, size_t cap, size_t *sig_len, struct dt_error *err)
+{
+	if (!s->key)
+		return keyd_sign_crl(s->keyd, s->key_file, s->cert_der, s->cert_len, tbs, len, sig,
+				     cap, sig_len, err);
+	return sign_here(s, tbs, len, sig, cap, sig_len, err);
 }
 
 const X509 *ca_signer_cert(const struct ca_signer *s)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "ca/ca.h"
 #include "ca/ca_keys.h"
@@ -294,6 +295,38 @@ static void sign_seed(const char *seed, const struct ca_signer *s, X509 *x, stru
 	capture(seed, out);
 }
 
+/* A version 2 CRL of ca with n entries (serials 1..n, reasons 1..n), a CRL number and
+ * update times; unsigned. */
+static X509_CRL *crl_with_entries(const X509 *ca, int n)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t = ASN1_TIME_set(NULL, time(NULL));
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+
+	if (!crl || !t || !num || X509_CRL_set_version(crl, 1) != 1 ||
+	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) != 1 ||
+	    X509_CRL_set1_lastUpdate(crl, t) != 1 || !ASN1_TIME_adj(t, time(NULL), 3, 0) ||
+	    X509_CRL_set1_nextUpdate(crl, t) != 1 || ASN1_INTEGER_set(num, 7) != 1 ||
+	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1)
+		die("cannot build a CRL", NULL);
+	for (int i = 1; i <= n; i++) {
+		X509_REVOKED *r = X509_REVOKED_new();
+		ASN1_ENUMERATED *reason = ASN1_ENUMERATED_new();
+
+		if (!r || !reason || ASN1_INTEGER_set(num, i) != 1 ||
+		    X509_REVOKED_set_serialNumber(r, num) != 1 ||
+		    X509_REVOKED_set_revocationDate(r, t) != 1 ||
+		    ASN1_ENUMERATED_set(reason, i) != 1 ||
+		    X509_REVOKED_add1_ext_i2d(r, NID_crl_reason, reason, 0, 0) != 1 ||
+		    X509_CRL_add0_revoked(crl, r) != 1)
+			die("cannot add a CRL entry", NULL);
+		ASN1_ENUMERATED_free(reason);
+	}
+	ASN1_INTEGER_free(num);
+	ASN1_TIME_free(t);
+	return crl;
+}
+
 int main(int argc, char **argv)
 {
 	struct dt_open_opts o = {0};
@@ -498,8 +531,9 @@ int main(int argc, char **argv)
 	OPENSSL_free(der);
 	X509_free(x);
 
-	/* CRLs: root's as default (placeholder-signed with default's algorithm), another
-	 * algorithm, a certificate for a CRL. */
+	/* CRLs, as the to-be-signed part the server sends: root's as default (re-signed by a
+	 * placeholder for default's algorithm), another algorithm, one with entries (signed:
+	 * the signer walks them one by one), a certificate for a CRL. */
 	start();
 	if (dt_crl_generate(ctx, "root", &der, &len, &err) != DT_OK)
 		die("crl root", err.msg);
@@ -508,16 +542,27 @@ int main(int argc, char **argv)
 		die("cannot read the root's CRL", NULL);
 	OPENSSL_free(der);
 	der = NULL;
-	if (X509_CRL_sign(crl, ph256, EVP_sha256()) <= 0 || (n = i2d_X509_CRL(crl, &der)) <= 0)
+	if (X509_CRL_sign(crl, ph256, EVP_sha256()) <= 0 ||
+	    (n = i2d_re_X509_CRL_tbs(crl, &der)) <= 0)
 		die("cannot re-sign a CRL", NULL);
 	seed_frame("crl-wrong-issuer", KEYD_SIGN_CRL, "default.key", ca_der, (size_t)ca_len, der,
 		   (size_t)n);
 	OPENSSL_free(der);
 	der = NULL;
-	if (X509_CRL_sign(crl, ph384, EVP_sha512()) <= 0 || (n = i2d_X509_CRL(crl, &der)) <= 0)
+	if (X509_CRL_sign(crl, ph384, EVP_sha512()) <= 0 ||
+	    (n = i2d_re_X509_CRL_tbs(crl, &der)) <= 0)
 		die("cannot re-sign a CRL", NULL);
 	seed_frame("crl-other-algorithm", KEYD_SIGN_CRL, "root.key", root_der, (size_t)root_len,
 		   der, (size_t)n);
+	OPENSSL_free(der);
+	der = NULL;
+	X509_CRL_free(crl);
+	crl = crl_with_entries(ca_signer_cert(def), 3);
+	if (X509_CRL_sign(crl, ph256, EVP_sha256()) <= 0 ||
+	    (n = i2d_re_X509_CRL_tbs(crl, &der)) <= 0)
+		die("cannot sign a CRL with entries", NULL);
+	seed_frame("crl-entries", KEYD_SIGN_CRL, "default.key", ca_der, (size_t)ca_len, der,
+		   (size_t)n);
 	OPENSSL_free(der);
 	X509_CRL_free(crl);
 	seed_frame("crl-is-a-certificate", KEYD_SIGN_CRL, "default.key", ca_der, (size_t)ca_len,

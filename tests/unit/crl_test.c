@@ -5,7 +5,9 @@
  */
 #include "testutil.h"
 
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <sqlite3.h>
 
 static long crl_number(X509_CRL *crl)
 {
@@ -267,6 +269,144 @@ static void test_crl_scoped_to_its_ca(void **state)
 	assert_int_equal(len, 0);
 }
 
+/* Rows for the many-entries test: what the store holds, and what the CRL must list. */
+struct row {
+	char serial[DT_SERIAL_HEX_BUF];
+	int status, reason, listed;
+	int64_t not_after, revoked_at;
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct row *)a)->serial, ((const struct row *)b)->serial);
+}
+
+/* Inserts rows as certificates of device dev under CA default, in one transaction. */
+static void insert_rows(struct tenv *t, const char *dev, const struct row *rows, int n, int64_t now)
+{
+	char path[400];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	snprintf(path, sizeof(path), "%s/devtrust.db", t->data);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+			       "INSERT INTO certs(serial,device_id,ca,class,key_type,spki_hash,"
+			       "not_before,not_after,status,reason,revoked_at,issued_at,der)"
+			       " SELECT ?1,id,'default',class,1,randomblob(32),?2,?3,?4,?5,?6,?2,"
+			       "x'00' FROM devices WHERE id=?7",
+			       -1, &st, NULL),
+	    SQLITE_OK);
+	for (int i = 0; i < n; i++) {
+		sqlite3_bind_text(st, 1, rows[i].serial, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now - 86400);
+		sqlite3_bind_int64(st, 3, rows[i].not_after);
+		sqlite3_bind_int(st, 4, rows[i].status);
+		sqlite3_bind_int(st, 5, rows[i].reason);
+		sqlite3_bind_int64(st, 6, rows[i].revoked_at);
+		sqlite3_bind_text(st, 7, dev, -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * A CRL larger than its first buffer (64 KiB, about 1,300 entries) lists every revoked
+ * or held certificate that has not expired, exactly once, in serial order, with its
+ * reason and revocation time, and nothing else: the entries are encoded one by one
+ * into one buffer (crl.c), and OpenSSL reads them back as one CRL that verifies.
+ */
+static void test_many_entries(void **state)
+{
+	enum { N = 3000 };
+	static const int reasons[] = {0, 1, 2, 3, 4, 5, 9, 10};
+	struct tenv *t = *state;
+	struct row *rows = calloc(N, sizeof(*rows));
+	int64_t now = (int64_t)time(NULL);
+	int listed = 0, k = 0;
+	X509 *ca;
+	X509_CRL *crl;
+	STACK_OF(X509_REVOKED) * rv;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	struct dt_error err;
+
+	assert_non_null(rows);
+	tu_device(t, "crl-many", NULL);
+	for (int i = 0; i < N; i++) {
+		unsigned char raw[16];
+		struct row *r = &rows[i];
+
+		assert_int_equal(RAND_bytes(raw, sizeof(raw)), 1);
+		raw[0] &= 0x7f;
+		if (i % 97 == 0)
+			raw[0] = 0; /* a leading zero octet, dropped by the INTEGER's encoding */
+		for (int b = 0; b < 16; b++)
+			snprintf(r->serial + 2 * b, 3, "%02x", raw[b]);
+		r->not_after = now + 86400;
+		r->revoked_at = now - 1000 + i % 1000;
+		if (i % 10 == 8) { /* valid: not listed */
+			r->status = DT_CERT_VALID;
+			r->revoked_at = 0;
+		} else if (i % 10 == 9) { /* revoked but expired: not listed */
+			r->status = DT_CERT_REVOKED;
+			r->reason = 1;
+			r->not_after = now - 60;
+		} else if (i % 10 == 7) {
+			r->status = DT_CERT_HOLD;
+			r->reason = DT_REASON_CERTIFICATE_HOLD;
+			r->listed = 1;
+		} else {
+			r->status = DT_CERT_REVOKED;
+			r->reason = reasons[i % 8];
+			r->listed = 1;
+		}
+		listed += r->listed;
+	}
+	insert_rows(t, "crl-many", rows, N, now);
+	qsort(rows, N, sizeof(*rows), row_cmp);
+
+	assert_int_equal(dt_crl_generate(t->ctx, "default", &der, &len, &err), DT_OK);
+	assert_true(len > 64 * 1024);
+	{
+		const unsigned char *p = der;
+
+		assert_non_null(crl = d2i_X509_CRL(NULL, &p, (long)len));
+		assert_ptr_equal(p, der + len);
+	}
+	OPENSSL_free(der);
+	ca = tu2_ca_cert(t, "default");
+	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(ca)), 1);
+	X509_free(ca);
+	assert_int_equal(revoked_count(crl), listed);
+	rv = X509_CRL_get_REVOKED(crl);
+	for (int i = 0; i < N; i++) {
+		X509_REVOKED *e;
+		char hex[DT_SERIAL_HEX_BUF];
+		ASN1_TIME *at;
+
+		if (!rows[i].listed)
+			continue;
+		e = sk_X509_REVOKED_value(rv, k++);
+		tu2_serial_hex(X509_REVOKED_get0_serialNumber(e), hex);
+		assert_string_equal(hex, rows[i].serial);
+		/* RFC 5280 section 5.3.1: unspecified is expressed by omitting reasonCode. */
+		assert_int_equal(reason_of(e), rows[i].reason ? rows[i].reason : -1);
+		assert_non_null(at = ASN1_TIME_set(NULL, (time_t)rows[i].revoked_at));
+		assert_int_equal(ASN1_TIME_compare(X509_REVOKED_get0_revocationDate(e), at), 0);
+		ASN1_TIME_free(at);
+	}
+	assert_int_equal(k, listed);
+	X509_CRL_free(crl);
+	free(rows);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
 
 int main(void)
@@ -277,6 +417,7 @@ int main(void)
 	    T(test_generate_until_gives_next_update),
 	    T(test_entries_and_reasons),
 	    T(test_crl_scoped_to_its_ca),
+	    T(test_many_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

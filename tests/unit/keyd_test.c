@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "ca/asn1.h"
 #include "ca/ca_keys.h"
 
 static int setup(void **state)
@@ -234,6 +235,157 @@ static void test_crl_and_new_ca(void **state)
 	OPENSSL_free(der);
 }
 
+/* What is wrong with a to-be-signed CRL sent to the signer (crl_tbs). */
+enum crl_flaw {
+	CRL_GOOD,
+	CRL_NO_VERSION,
+	CRL_OTHER_ISSUER,
+	CRL_OTHER_ALGORITHM,
+	CRL_NO_NEXT_UPDATE,
+	CRL_NEXT_BEFORE_THIS,
+	CRL_EXTENSION_TWICE,
+	CRL_EMPTY_LIST,
+	CRL_BER_ENTRY,
+	CRL_NOT_AN_ENTRY,
+};
+
+/* A TBSCertList under ca's name with two entries, as crl.c builds one, but for flaw. */
+static int crl_tbs(const X509 *ca, enum crl_flaw flaw, unsigned char **der)
+{
+	DT_TBS_CRL *t = (DT_TBS_CRL *)ASN1_item_new(ASN1_ITEM_rptr(DT_TBS_CRL));
+	unsigned char entries[256], seq[264], *p = entries;
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+	X509_NAME *other = X509_NAME_new();
+	time_t now = time(NULL);
+	int n = 0, len;
+
+	assert_non_null(t);
+	assert_non_null(num);
+	for (int i = 1; i <= 2; i++) {
+		X509_REVOKED *r = X509_REVOKED_new();
+		ASN1_TIME *at = ASN1_TIME_set(NULL, now);
+
+		assert_int_equal(ASN1_INTEGER_set(num, 1000 + i), 1);
+		assert_int_equal(X509_REVOKED_set_serialNumber(r, num), 1);
+		assert_int_equal(X509_REVOKED_set_revocationDate(r, at), 1);
+		assert_true((n = i2d_X509_REVOKED(r, NULL)) > 0 && n < 100);
+		/* The second entry's length in two octets where one would do: BER, not DER. */
+		if (flaw == CRL_BER_ENTRY && i == 2) {
+			unsigned char one[100], *q = one;
+
+			assert_int_equal(i2d_X509_REVOKED(r, &q), n);
+			*p++ = one[0];
+			*p++ = 0x81;
+			memcpy(p, one + 1, (size_t)n - 1);
+			p += n - 1;
+		} else if (flaw == CRL_NOT_AN_ENTRY && i == 2) {
+			*p++ = 0x30;
+			*p++ = 0x03;
+			*p++ = 0x02;
+			*p++ = 0x01;
+			*p++ = 0x05; /* a SEQUENCE of one INTEGER: no revocationDate */
+		} else {
+			assert_int_equal(i2d_X509_REVOKED(r, &p), n);
+		}
+		X509_REVOKED_free(r);
+		ASN1_TIME_free(at);
+	}
+	len = flaw == CRL_EMPTY_LIST ? 0 : (int)(p - entries);
+	p = seq;
+	ASN1_put_object(&p, 1, len, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	memcpy(p, entries, (size_t)len);
+	assert_non_null(t->revoked = ASN1_STRING_type_new(V_ASN1_SEQUENCE));
+	assert_int_equal(ASN1_STRING_set(t->revoked, seq, (int)(p - seq) + len), 1);
+	if (flaw != CRL_NO_VERSION) {
+		assert_non_null(t->version = ASN1_INTEGER_new());
+		assert_int_equal(ASN1_INTEGER_set(t->version, 1), 1);
+	}
+	assert_true(ca_key_algor(t->sig_alg, X509_get0_pubkey(ca)));
+	if (flaw == CRL_OTHER_ALGORITHM)
+		assert_int_equal(X509_ALGOR_set0(t->sig_alg, OBJ_nid2obj(NID_ecdsa_with_SHA512),
+						 V_ASN1_UNDEF, NULL),
+				 1);
+	X509_NAME_add_entry_by_txt(other, "CN", MBSTRING_ASC, (const unsigned char *)"not the CA",
+				   -1, -1, 0);
+	assert_int_equal(
+	    X509_NAME_set(&t->issuer, flaw == CRL_OTHER_ISSUER ? other : X509_get_subject_name(ca)),
+	    1);
+	assert_non_null(ASN1_TIME_set(t->this_update, now));
+	if (flaw != CRL_NO_NEXT_UPDATE)
+		assert_non_null(t->next_update = ASN1_TIME_set(
+				    NULL, flaw == CRL_NEXT_BEFORE_THIS ? now - 60 : now + 3600));
+	assert_int_equal(ASN1_INTEGER_set(num, 9), 1);
+	for (int i = 0; i < (flaw == CRL_EXTENSION_TWICE ? 2 : 1); i++)
+		assert_int_equal(
+		    X509V3_add1_i2d(&t->extensions, NID_crl_number, num, 0, X509V3_ADD_APPEND), 1);
+	assert_true((n = ASN1_item_i2d((ASN1_VALUE *)t, der, ASN1_ITEM_rptr(DT_TBS_CRL))) > 0);
+	ASN1_item_free((ASN1_VALUE *)t, ASN1_ITEM_rptr(DT_TBS_CRL));
+	ASN1_INTEGER_free(num);
+	X509_NAME_free(other);
+	return n;
+}
+
+/* The signer signs a CRL as crl.c makes it, and refuses the rest with a reason; what
+ * it signs verifies with the CA's key over the bytes sent. */
+static void test_crl_refusals(void **state)
+{
+	static const struct {
+		enum crl_flaw flaw;
+		const char *want;
+	} cases[] = {
+	    {CRL_NO_VERSION, "not a DER version 2 CRL"},
+	    {CRL_OTHER_ISSUER, "issuer is not the CA's subject"},
+	    {CRL_OTHER_ALGORITHM, "signature algorithm is not the CA key's"},
+	    {CRL_NO_NEXT_UPDATE, "nextUpdate"},
+	    {CRL_NEXT_BEFORE_THIS, "nextUpdate"},
+	    {CRL_EXTENSION_TWICE, "more than once"},
+	    {CRL_EMPTY_LIST, "not a DER version 2 CRL"},
+	    {CRL_BER_ENTRY, "not a DER version 2 CRL"},
+	    {CRL_NOT_AN_ENTRY, "not a DER version 2 CRL"},
+	};
+	struct tenv *t = *state;
+	const struct ca_signer *s;
+	unsigned char *tbs = NULL, sig[CA_MAX_SIG];
+	size_t sig_len = 0;
+	EVP_MD_CTX *md;
+	EVP_PKEY *pub;
+	struct dt_error err;
+	int n;
+
+	NEED_SIGNER(t);
+	s = signer(t, "default");
+	pub = X509_get0_pubkey(ca_signer_cert(s));
+	n = crl_tbs(ca_signer_cert(s), CRL_GOOD, &tbs);
+	if (ca_sign_crl(s, tbs, (size_t)n, sig, sizeof(sig), &sig_len, &err) != DT_OK)
+		fail_msg("sign a good CRL: %s", err.msg);
+	assert_non_null(md = EVP_MD_CTX_new());
+	assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub), 1);
+	assert_int_equal(EVP_DigestVerify(md, sig, sig_len, tbs, (size_t)n), 1);
+	EVP_MD_CTX_free(md);
+	OPENSSL_free(tbs);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tbs = NULL;
+		n = crl_tbs(ca_signer_cert(s), cases[i].flaw, &tbs);
+		assert_int_equal(ca_sign_crl(s, tbs, (size_t)n, sig, sizeof(sig), &sig_len, &err),
+				 DT_ERR_INVALID);
+		if (!strstr(err.msg, cases[i].want))
+			fail_msg("case %zu: '%s' does not say '%s'", i, err.msg, cases[i].want);
+		OPENSSL_free(tbs);
+	}
+	/* A certificate's to-be-signed part is no CRL. */
+	{
+		X509 *x = tbs_cert(ca_signer_cert(s), NULL, 3600, "critical,CA:FALSE", NULL);
+
+		tbs = NULL;
+		assert_true(ca_key_algor((X509_ALGOR *)X509_get0_tbs_sigalg(x), pub));
+		assert_true((n = i2d_re_X509_tbs(x, &tbs)) > 0);
+		assert_int_equal(ca_sign_crl(s, tbs, (size_t)n, sig, sizeof(sig), &sig_len, &err),
+				 DT_ERR_INVALID);
+		OPENSSL_free(tbs);
+		X509_free(x);
+	}
+}
+
 static void test_admin_ca(void **state)
 {
 	struct tenv *t = *state;
@@ -296,6 +448,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_policy_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_creation_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crl_and_new_ca, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crl_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_admin_ca, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stopped_signs_nothing, setup, teardown),
