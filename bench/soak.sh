@@ -34,7 +34,9 @@
 #   OCSP_RATE (/s, GET and POST together, 300), CRL_RATE (/s, 0.5),
 #   ADMIN_EVERY (s, 3), REVOKE_SUPERSEDED (1: the class revokes the
 #   certificate a re-enrollment replaces, so the CRL grows by 5 a second; 0: it
-#   stays valid), SAMPLE_S (s, 10), TABLE_EVERY (s between table rows,
+#   stays valid), LIFETIME (the class's certificate lifetime, 30d; a few
+#   minutes makes certificates expire as fast as they are superseded, so the
+#   CRL levels off: expired ones leave it), SAMPLE_S (s, 10), TABLE_EVERY (s between table rows,
 #   default SOAK_SECONDS/12), SERVE_ARGS (extra serve options), KEEP=1 keeps
 #   the work dir. Output also in $BUILD/soak/ (samples.tsv, report.txt).
 set -euo pipefail
@@ -49,6 +51,7 @@ OCSP_RATE=${OCSP_RATE:-300}
 CRL_RATE=${CRL_RATE:-0.5}
 ADMIN_EVERY=${ADMIN_EVERY:-3}
 REVOKE_SUPERSEDED=${REVOKE_SUPERSEDED:-1}
+LIFETIME=${LIFETIME:-30d}
 SAMPLE_S=${SAMPLE_S:-10}
 TABLE_EVERY=${TABLE_EVERY:-$(((DURATION + 11) / 12))}
 KEEP=${KEEP:-0}
@@ -99,7 +102,7 @@ P_HTTPS=$(pick_port) P_HTTP=$(pick_port 0 "$P_HTTPS")
 EST_N=$(awk -v r="$ENROLL_RATE" -v d="$DURATION" 'BEGIN { printf "%d\n", r * d * 1.1 + 100 }')
 dt init --org SoakOrg --public-url "http://127.0.0.1:$P_HTTP" >/dev/null
 if [ "$REVOKE_SUPERSEDED" = 1 ]; then SUPERSEDED=(--revoke-superseded); else SUPERSEDED=(); fi
-dt class add "$CLASS" --ca "$CA" --key-types ec-p256 --lifetime 30d "${SUPERSEDED[@]}" >/dev/null
+dt class add "$CLASS" --ca "$CA" --key-types ec-p256 --lifetime "$LIFETIME" "${SUPERSEDED[@]}" >/dev/null
 awk -v n="$EST_N" -v p="$REENROLL_POOL" -v c="$CLASS" 'BEGIN {
 	print "id,class,serial,manufacturer,model,firmware,owner,location,criticality"
 	for (i = 0; i < n; i++) printf "enr-%06d,%s,ENR%06d,Acme,M1,1.0.0,team-a,site-1,medium\n", i, c, i

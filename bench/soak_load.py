@@ -36,6 +36,7 @@ Python 3 with the `cryptography` package.
 import argparse
 import base64
 import collections
+import datetime
 import http.client
 import json
 import os
@@ -597,16 +598,25 @@ def role_check(args):
           % (len(expect), summary, len(bad), (": " + "; ".join(bad[:5])) if bad else ""))
     if bad or not expect:
         fails.append("ocsp")
-    # the served CRL lists exactly the expected revoked serials among those checked
+    # the served CRL lists exactly the expected revoked serials among those checked,
+    # but for those that had expired when it was made (RFC 5280 section 3.3: they leave it)
     conn.request("GET", "/crl/%s.crl" % args.ca)
     r = conn.getresponse()
     body = r.read()
     crl = x509.load_der_x509_crl(body)
     listed = {serial_hex(e.serial_number): e for e in crl}
+    made = int(crl.last_update_utc.timestamp()) if hasattr(crl, "last_update_utc") \
+        else int(crl.last_update.replace(tzinfo=datetime.timezone.utc).timestamp())
     cbad = []
+    expired = 0
     for s, want in expect.items():
         e = listed.get(s)
-        if want == "good":
+        row = db.execute("SELECT not_after FROM certs WHERE serial = ?", (s,)).fetchone()
+        if row is not None and row[0] <= made:
+            expired += 1
+            if e is not None:
+                cbad.append("%s listed but expired" % s)
+        elif want == "good":
             if e is not None:
                 cbad.append("%s listed but good" % s)
         else:
@@ -619,8 +629,9 @@ def role_check(args):
             if reason != want:
                 cbad.append("%s want %s listed as %s" % (s, want, reason))
     sig_ok = crl.is_signature_valid(ca.public_key())
-    print("check CRL (/crl/%s.crl, %d bytes, %d entries, signature %s): %d expected serials, mismatches %d%s"
-          % (args.ca, len(body), len(crl), "ok" if sig_ok else "BAD", len(expect), len(cbad),
+    print("check CRL (/crl/%s.crl, %d bytes, %d entries, signature %s): %d expected serials "
+          "(%d expired, not listed), mismatches %d%s"
+          % (args.ca, len(body), len(crl), "ok" if sig_ok else "BAD", len(expect), expired, len(cbad),
              (": " + "; ".join(cbad[:5])) if cbad else ""))
     if cbad or not sig_ok:
         fails.append("crl")

@@ -38,6 +38,9 @@ struct cli {
 	int json;
 	const char *prog;
 	struct dt_ctx *ctx; /* opened on demand by cli_open() */
+	/* Run as root on a data dir of another user's: cli_open made this process that
+	 * user (privilege separation, DECISIONS.md 78), whose name this is. */
+	char ran_as[64];
 };
 
 /*

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,16 +116,29 @@ int cli_open(struct cli *c)
 	struct dt_open_opts o = {c->data_dir, c->passphrase_file, c->actor, 0};
 	struct dt_error err;
 
+	int root = geteuid() == 0;
+	const struct passwd *pw;
+
 	if (c->ctx)
 		return 0;
 	if (http_open(&o, &c->ctx, &err) != DT_OK)
 		return cli_fail(c, &err);
+	if (root && geteuid() != 0)
+		snprintf(c->ran_as, sizeof(c->ran_as), "%s",
+			 (pw = getpwuid(geteuid())) ? pw->pw_name : "the data dir's owner");
 	return 0;
 }
 
 int cli_fail(struct cli *c, const struct dt_error *err)
 {
 	fprintf(stderr, "devtrust: %s\n", err->msg);
+	/* A file of root's out of reach after the drop: say why, the error alone does not. */
+	if (c->ran_as[0] && err->code == DT_ERR_IO && strstr(err->msg, strerror(EACCES)))
+		fprintf(stderr,
+			"devtrust: run as root on this data dir, the command runs as %s, its "
+			"owner: a file it reads or writes must be one %s may reach (or use "
+			"standard input and output)\n",
+			c->ran_as, c->ran_as);
 	if (c->json) {
 		json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", dt_code_name(err->code),
 				      "message", err->msg);
@@ -156,7 +170,7 @@ int cli_read_input(struct cli *c, const char *path, size_t max, const char *what
 	*buf = NULL;
 	*len = 0;
 	if (!f) {
-		dt_fail(&err, DT_ERR_IO, "cannot open %s file %s", what, path);
+		dt_fail(&err, DT_ERR_IO, "cannot open %s file %s: %s", what, path, strerror(errno));
 		return cli_fail(c, &err);
 	}
 	if (!(*buf = malloc(max + 1))) {

@@ -165,6 +165,12 @@ check_eq "  ... its key was made by a signer under the signer user" "$SIG:$SIG 6
 sub2_crl() { [ "$(http_code /crl/sub2.crl)" = 200 ]; }
 check "  ... and the server's signer signs its CRL with it" poll_ms 15000 sub2_crl
 check "devtrust ca renew-ocsp, run as root" dt ca renew-ocsp default
+mkdir -m 0700 "$W/root-only"
+check_err "a root command's output in a directory of root's: refused, saying which user it ran as" \
+	1 "Permission denied" dt crl --ca default --out "$W/root-only/x.crl"
+check_match "  ... the message says the command runs as $SRV, the data dir's owner" \
+	"the command runs as $SRV, its owner" "$(cat "$WORK/last.err")"
+check_eq "  ... and leaves nothing behind" "" "$(ls -A "$W/root-only")"
 newest=$(ls -t "$D/keys" | grep '^default-ocsp\.' | head -1)
 check_eq "  ... the new OCSP key goes to the server user" "$SRV:$SRV 600" "$(owner "$D/keys/$newest")"
 
