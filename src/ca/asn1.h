@@ -52,21 +52,22 @@ typedef struct {
 } DT_CERT;
 
 /*
- * A CRL (RFC 5280 section 5.1) that keeps its entries as bytes: revoked is the whole
- * revokedCertificates SEQUENCE OF as DER (tag and length included), built or checked
- * one entry at a time, so a CRL of a million entries is one buffer, not an OpenSSL
- * object per entry (X509_CRL: about 600 bytes each). DT_CRL keeps the signed
- * TBSCertList as the bytes that were signed.
+ * A CRL (RFC 5280 section 5.1) that keeps its entries and its extensions as bytes:
+ * revoked is the whole revokedCertificates SEQUENCE OF as DER (tag and length
+ * included), built or checked one entry at a time, so a CRL of a million entries is
+ * one buffer, not an OpenSSL object per entry (X509_CRL: about 600 bytes each);
+ * extensions is the crlExtensions SEQUENCE OF inside its [0], which the signer
+ * decodes only once it knows its size. DT_CRL keeps the signed TBSCertList as the
+ * bytes that were signed.
  */
 typedef struct {
-	ASN1_ENCODING enc;
 	ASN1_INTEGER *version;
 	X509_ALGOR *sig_alg;
 	X509_NAME *issuer;
 	ASN1_TIME *this_update;
 	ASN1_TIME *next_update;
 	ASN1_STRING *revoked;
-	STACK_OF(X509_EXTENSION) * extensions;
+	ASN1_STRING *extensions;
 } DT_TBS_CRL;
 
 typedef struct {

@@ -20,42 +20,49 @@
  * rarely (RFC 5280 section 5.1.2.5). devtrust serve regenerates well before. */
 #define CRL_NEXT_UPDATE_ISSUING_S (3 * 86400)
 #define CRL_NEXT_UPDATE_ROOT_S (30 * 86400)
+_Static_assert(CRL_NEXT_UPDATE_ROOT_S <= KEYD_CRL_MAX_S, "the signer refuses such a CRL");
 
 /* Room before the entries for their SEQUENCE OF's tag and length: a tag octet and a
  * length of up to five (a length of 2^32 or more is refused before). */
 #define CRL_HEAD_ROOM 7
+/* The entries of one CRL, at most: the rest of the to-be-signed part fits in what is
+ * left of the signer's limit. */
+#define CRL_MAX_ENTRIES_BYTES (KEYD_MAX_TBS - 64 * 1024)
 
 /*
  * A CRL under construction. Its entries are DER in one growing buffer, each encoded
- * from one reused X509_REVOKED as it comes from the store: an X509_CRL holding them
- * as objects took about 1 KB per entry at its peak (RELIABILITY.md, soak 5).
+ * as it comes from the store from the prebuilt entry of its reason (serial and date
+ * set anew): an X509_CRL holding them as objects took about 1 KB per entry at its peak
+ * (RELIABILITY.md, soak 5).
  */
 struct crl_build {
 	unsigned char *buf; /* CRL_HEAD_ROOM octets, then len - CRL_HEAD_ROOM of entries */
 	size_t len, cap;
-	X509_REVOKED *entry;
+	/* Per RFC 5280 reason, an entry with that reasonCode; [0] without one (unspecified
+	 * is expressed by omitting it, section 5.3.1), also for reason 7, which is unused. */
+	X509_REVOKED *entry[11];
 	ASN1_INTEGER *serial;
 	ASN1_TIME *when;
-	X509_EXTENSION *reason_ext[11]; /* pre-encoded reasonCode per RFC 5280 reason */
 	dt_code rc;
 	struct dt_error *err;
 	int64_t count;
 };
 
-static dt_code reason_exts(struct crl_build *b)
+static dt_code reason_entries(struct crl_build *b)
 {
-	for (int r = 1; r <= 10; r++) {
-		ASN1_ENUMERATED *e;
+	for (int r = 0; r <= 10; r++) {
+		ASN1_ENUMERATED *e = NULL;
+		int ok;
 
-		if (r == 7)
+		if (!(b->entry[r] = X509_REVOKED_new()))
+			return dt_fail(b->err, DT_ERR_CRYPTO, "cannot create a CRL entry");
+		if (r == 0 || r == 7)
 			continue;
-		e = ASN1_ENUMERATED_new();
-		if (!e || ASN1_ENUMERATED_set(e, r) != 1 ||
-		    !(b->reason_ext[r] = X509V3_EXT_i2d(NID_crl_reason, 0, e))) {
-			ASN1_ENUMERATED_free(e);
-			return dt_fail(b->err, DT_ERR_CRYPTO, "cannot encode CRL reason codes");
-		}
+		ok = (e = ASN1_ENUMERATED_new()) && ASN1_ENUMERATED_set(e, r) == 1 &&
+		     X509_REVOKED_add1_ext_i2d(b->entry[r], NID_crl_reason, e, 0, 0) == 1;
 		ASN1_ENUMERATED_free(e);
+		if (!ok)
+			return dt_fail(b->err, DT_ERR_CRYPTO, "cannot encode CRL reason codes");
 	}
 	return DT_OK;
 }
@@ -69,8 +76,6 @@ static int crl_room(struct crl_build *b, size_t n)
 
 	if (b->cap - b->len >= n)
 		return 1;
-	if (n > KEYD_MAX_TBS || b->len > KEYD_MAX_TBS)
-		return 0;
 	cap = cap < 65536 ? 65536 : cap + cap / 4;
 	if (cap - b->len < n)
 		cap = b->len + n;
@@ -82,33 +87,30 @@ static int crl_room(struct crl_build *b, size_t n)
 }
 
 /* Encodes one entry after the others; serial is the big-endian magnitude of at most 20
- * octets. The reused entry gets its reason extension anew each time. */
+ * octets. */
 static dt_code add_entry(struct crl_build *b, const unsigned char *serial, int serial_len,
 			 int64_t revoked_at, int reason)
 {
-	X509_REVOKED *r = b->entry;
+	X509_REVOKED *r = b->entry[reason > 0 && reason <= 10 ? reason : 0];
 	unsigned char *p;
 	int skip = 0, n = -1;
 
 	while (skip < serial_len - 1 && serial[skip] == 0)
 		skip++;
-	while (X509_REVOKED_get_ext_count(r) > 0)
-		X509_EXTENSION_free(X509_REVOKED_delete_ext(r, 0));
 	if (ASN1_STRING_set(b->serial, serial + skip, serial_len - skip) == 1 &&
 	    X509_REVOKED_set_serialNumber(r, b->serial) == 1 &&
 	    ASN1_TIME_set(b->when, (time_t)revoked_at) &&
-	    X509_REVOKED_set_revocationDate(r, b->when) == 1 &&
-	    /* RFC 5280 section 5.3.1: omit reasonCode rather than use unspecified. */
-	    (reason <= 0 || reason > 10 || !b->reason_ext[reason] ||
-	     X509_REVOKED_add_ext(r, b->reason_ext[reason], -1) == 1))
+	    X509_REVOKED_set_revocationDate(r, b->when) == 1)
 		n = i2d_X509_REVOKED(r, NULL);
 	if (n <= 0)
 		return dt_fail(b->err, DT_ERR_CRYPTO, "cannot add a CRL entry");
-	if (!crl_room(b, (size_t)n))
+	if (b->len - CRL_HEAD_ROOM + (size_t)n > CRL_MAX_ENTRIES_BYTES)
 		return dt_fail(b->err, DT_ERR_INVALID,
-			       "the CRL would be larger than %d bytes; revoked certificates "
-			       "that have not expired are too many for one CRL",
-			       KEYD_MAX_TBS);
+			       "the CRL's entries would be larger than %d bytes: too many revoked "
+			       "certificates that have not expired for one CRL",
+			       CRL_MAX_ENTRIES_BYTES);
+	if (!crl_room(b, (size_t)n))
+		return dt_fail(b->err, DT_ERR_INTERNAL, "out of memory");
 	p = b->buf + b->len;
 	if (i2d_X509_REVOKED(r, &p) != n)
 		return dt_fail(b->err, DT_ERR_CRYPTO, "cannot add a CRL entry");
@@ -198,23 +200,33 @@ static dt_code entries_job(struct store_txn *txn, void *arg, struct dt_error *er
 	return rc != DT_OK ? rc : j->build->rc;
 }
 
+/* The CRL number and the authority key identifier (RFC 5280 sections 5.2.3 and 5.2.1),
+ * as the DER crlExtensions the template keeps as bytes. */
 static dt_code add_crl_exts(DT_TBS_CRL *t, const X509 *ca, int64_t number, struct dt_error *err)
 {
 	X509V3_CTX v3;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
 	X509_EXTENSION *aki = NULL;
 	ASN1_INTEGER *num = ASN1_INTEGER_new();
-	dt_code rc = DT_OK;
+	unsigned char *der = NULL;
+	int n = -1;
 
 	X509V3_set_ctx(&v3, (X509 *)ca, NULL, NULL, NULL, 0);
 	X509V3_set_ctx_nodb(&v3);
-	if (!num || ASN1_INTEGER_set_int64(num, number) != 1 ||
-	    X509V3_add1_i2d(&t->extensions, NID_crl_number, num, 0, X509V3_ADD_APPEND) != 1 ||
-	    !(aki = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier, "keyid:always")) ||
-	    !X509v3_add_ext(&t->extensions, aki, -1))
-		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot add the CRL number and AKI");
+	if (num && ASN1_INTEGER_set_int64(num, number) == 1 &&
+	    X509V3_add1_i2d(&exts, NID_crl_number, num, 0, X509V3_ADD_APPEND) == 1 &&
+	    (aki = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier, "keyid:always")) &&
+	    X509v3_add_ext(&exts, aki, -1) && (n = i2d_X509_EXTENSIONS(exts, &der)) > 0 &&
+	    (t->extensions = ASN1_STRING_type_new(V_ASN1_SEQUENCE)))
+		ASN1_STRING_set0(t->extensions, der, n);
+	else
+		OPENSSL_free(der);
 	ASN1_INTEGER_free(num);
 	X509_EXTENSION_free(aki);
-	return rc;
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	if (!t->extensions)
+		return dt_fail(err, DT_ERR_CRYPTO, "cannot add the CRL number and AKI");
+	return DT_OK;
 }
 
 /* The entries as one DER SEQUENCE OF: its tag and length go into the room before them,
@@ -329,13 +341,13 @@ dt_code dt_crl_generate_until(struct dt_ctx *ctx, const char *ca_name, unsigned 
 	if ((rc = ca_signer_get(ctx, ca_name, CA_USE_CRL, &signer, err)) != DT_OK)
 		return rc;
 	ca = ca_signer_cert(signer);
-	if (!(b.entry = X509_REVOKED_new()) || !(b.serial = ASN1_INTEGER_new()) ||
-	    !(b.when = ASN1_TIME_new()) || !crl_room(&b, CRL_HEAD_ROOM)) {
+	if (!(b.serial = ASN1_INTEGER_new()) || !(b.when = ASN1_TIME_new()) ||
+	    !crl_room(&b, CRL_HEAD_ROOM)) {
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot create a CRL");
 		goto out;
 	}
 	b.len = CRL_HEAD_ROOM;
-	if ((rc = reason_exts(&b)) != DT_OK ||
+	if ((rc = reason_entries(&b)) != DT_OK ||
 	    (rc = store_write(ctx->store, number_job, &j, err)) != DT_OK ||
 	    (rc = store_read(ctx->store, entries_job, &j, err)) != DT_OK)
 		goto out;
@@ -355,9 +367,8 @@ out:
 	OPENSSL_free(tbs);
 	OPENSSL_free(b.buf);
 	for (int r = 0; r <= 10; r++)
-		X509_EXTENSION_free(b.reason_ext[r]);
+		X509_REVOKED_free(b.entry[r]);
 	ASN1_TIME_free(b.when);
 	ASN1_INTEGER_free(b.serial);
-	X509_REVOKED_free(b.entry);
 	return rc;
 }

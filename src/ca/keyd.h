@@ -27,6 +27,16 @@
  * is under 2 KiB; a CRL listing a million revoked certificates is about 40 MB. */
 #define KEYD_MAX_CERT (16 * 1024)
 #define KEYD_MAX_TBS (128 * 1024 * 1024)
+/* What the signer allows in a CRL: thisUpdate at most KEYD_CRL_AHEAD_S ahead of its
+ * clock and KEYD_CRL_BEHIND_S behind it (the server reads the entries between setting
+ * it and asking), nextUpdate at most KEYD_CRL_MAX_S after thisUpdate (the root's CRLs
+ * are the longest: 30 days, crl.c), crlExtensions of KEYD_CRL_MAX_EXTS bytes, entries
+ * of KEYD_CRL_MAX_ENTRY bytes each (ours are about 50). */
+#define KEYD_CRL_AHEAD_S 300
+#define KEYD_CRL_BEHIND_S 3600
+#define KEYD_CRL_MAX_S (30 * 86400)
+#define KEYD_CRL_MAX_EXTS 4096
+#define KEYD_CRL_MAX_ENTRY 256
 /* Keys the signer holds at once (the server's keyring holds as many). */
 #define KEYD_MAX_KEYS 256
 /* Keys generated for new CAs and not yet certified: a few at a time at most. */
@@ -79,6 +89,9 @@ struct keyd_signer;
  * default), holding none yet; NULL when out of memory. */
 struct keyd_signer *keyd_signer_new(const char *data_dir, const char *passphrase_file);
 void keyd_signer_free(struct keyd_signer *sg);
+/* Sets the signer's clock to now (0: the system's), which it checks a CRL's times
+ * against: for the fuzz harness, whose seeds carry the time they were made. */
+void keyd_signer_set_clock(struct keyd_signer *sg, int64_t now);
 /* Reads one request from fd and writes its answer: 0; -1 when the connection is to be
  * closed (end of stream, a short or malformed frame, an answer that cannot be written). */
 int keyd_serve(struct keyd_signer *sg, int fd);

@@ -41,6 +41,7 @@ struct keyd_signer {
 	struct held_key keys[KEYD_MAX_KEYS];
 	int n;
 	int64_t made;
+	int64_t clock; /* keyd_signer_set_clock; 0: dt_now() */
 };
 
 struct reply {
@@ -213,6 +214,18 @@ static void *one_ext(const STACK_OF(X509_EXTENSION) * exts, int nid, int *dup)
 	return v;
 }
 
+/* Whether t is a time as RFC 5280 section 4.1.2.5 writes it (UTCTime through 2049,
+ * GeneralizedTime from 2050, seconds, no fraction, Z): what ASN1_TIME_normalize makes
+ * of it. ASN1_TIME_check alone takes offsets, fractions and missing seconds. */
+static int time_strict(const ASN1_TIME *t)
+{
+	ASN1_TIME *n = t ? ASN1_STRING_dup(t) : NULL;
+	int ok = n && ASN1_TIME_normalize(n) == 1 && ASN1_STRING_cmp(n, t) == 0;
+
+	ASN1_TIME_free(n);
+	return ok;
+}
+
 /* Whether an extension occurs more than once (RFC 5280 sections 4.2 and 5.2). */
 static int ext_twice(const STACK_OF(X509_EXTENSION) * exts)
 {
@@ -313,11 +326,12 @@ static dt_code check_tbs(const struct keyd_signer *sg, const struct held_key *h,
 			       "refused: the issuer is not the CA's subject (RFC 5280 section "
 			       "4.1.2.4)");
 	/* ASN1_TIME_compare is -2 for a time it cannot read: a refusal in this order too. */
-	if (ASN1_TIME_compare(t->validity->notBefore, X509_get0_notBefore(h->cert)) < 0 ||
+	if (!time_strict(t->validity->notBefore) || !time_strict(t->validity->notAfter) ||
+	    ASN1_TIME_compare(t->validity->notBefore, X509_get0_notBefore(h->cert)) < 0 ||
 	    ASN1_TIME_compare(X509_get0_notAfter(h->cert), t->validity->notAfter) < 0)
 		return dt_fail(err, DT_ERR_INVALID,
-			       "refused: the validity is not within the CA's (RFC 5280 section "
-			       "4.1.2.5)");
+			       "refused: the validity is not within the CA's, or not written as "
+			       "RFC 5280 section 4.1.2.5 writes it");
 	dup = ext_twice(t->extensions);
 	bc = one_ext(t->extensions, NID_basic_constraints, &dup);
 	ku = one_ext(t->extensions, NID_key_usage, &dup);
@@ -436,13 +450,51 @@ static dt_code sign_as_sent(const struct held_key *h, X509 *x, const struct keyd
 	return rc;
 }
 
+/* The one value of the extension nid in exts, decoded, if it is there once and not
+ * critical; NULL otherwise. */
+static void *plain_ext(const STACK_OF(X509_EXTENSION) * exts, int nid)
+{
+	int i = X509v3_get_ext_by_NID(exts, nid, -1);
+
+	if (i < 0 || X509v3_get_ext_by_NID(exts, nid, i) >= 0 ||
+	    X509_EXTENSION_get_critical(X509v3_get_ext(exts, i)))
+		return NULL;
+	return X509V3_EXT_d2i(X509v3_get_ext(exts, i));
+}
+
+/*
+ * Whether e is a revokedCertificate as crl.c writes one (RFC 5280 section 5.1.2.6): a
+ * positive serial of at most 20 octets (4.1.2.2), a strict revocation date, and no
+ * extension but a non-critical reasonCode other than unspecified (5.3.1: omitted
+ * instead) and the unused 7.
+ */
+static int entry_allowed(const X509_REVOKED *e)
+{
+	const ASN1_INTEGER *sn = X509_REVOKED_get0_serialNumber(e);
+	const STACK_OF(X509_EXTENSION) *exts = X509_REVOKED_get0_extensions(e);
+	BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
+	ASN1_ENUMERATED *reason = NULL;
+	long r = -1;
+	int ok = bn && !BN_is_zero(bn) && !BN_is_negative(bn) && BN_num_bytes(bn) <= 20 &&
+		 time_strict(X509_REVOKED_get0_revocationDate(e));
+
+	BN_free(bn);
+	if (!ok || !exts)
+		return ok;
+	if (sk_X509_EXTENSION_num(exts) == 1 && (reason = plain_ext(exts, NID_crl_reason)))
+		r = ASN1_ENUMERATED_get(reason);
+	ASN1_ENUMERATED_free(reason);
+	return r >= 1 && r <= 10 && r != 7;
+}
+
 /*
  * Whether seq, a CRL's revokedCertificates, is one DER SEQUENCE OF at least one entry
- * (RFC 5280 section 5.1.2.6: absent when empty), each entry a DER revokedCertificate:
- * parsed, encoded again and compared one at a time, so that a CRL of a million entries
- * is never a million objects here.
+ * (RFC 5280 section 5.1.2.6: absent when empty), each entry a DER revokedCertificate
+ * of at most KEYD_CRL_MAX_ENTRY bytes that entry_allowed: parsed, encoded again and
+ * compared one at a time, so that a CRL of a million entries is never a million
+ * objects here.
  */
-static int entries_are_der(const ASN1_STRING *seq)
+static int entries_allowed(const ASN1_STRING *seq)
 {
 	const unsigned char *p = ASN1_STRING_get0_data(seq), *end;
 	long body = 0;
@@ -453,63 +505,129 @@ static int entries_are_der(const ASN1_STRING *seq)
 	    ASN1_object_size(1, body, V_ASN1_SEQUENCE) != len)
 		return 0;
 	for (end = p + body; ok && p < end; count++) {
-		const unsigned char *at = p;
-		X509_REVOKED *e = d2i_X509_REVOKED(NULL, &p, end - p);
+		const unsigned char *at = p, *q = p;
+		long elen = 0;
+		X509_REVOKED *e = NULL;
 		unsigned char *again = NULL;
-		int n = e ? i2d_X509_REVOKED(e, &again) : -1;
+		int n = -1;
 
-		ok = n > 0 && n == p - at && memcmp(again, at, (size_t)n) == 0;
+		/* The entry's size before it is decoded: extensions are not decoded in bulk. */
+		if (!(ASN1_get_object(&q, &elen, &tag, &cls, end - p) & 0x80) &&
+		    (q - p) + elen <= KEYD_CRL_MAX_ENTRY &&
+		    (e = d2i_X509_REVOKED(NULL, &p, end - p)))
+			n = i2d_X509_REVOKED(e, &again);
+		ok = n > 0 && n == p - at && memcmp(again, at, (size_t)n) == 0 && entry_allowed(e);
 		OPENSSL_free(again);
 		X509_REVOKED_free(e);
 	}
 	return ok && count > 0;
 }
 
-/* Whether the to-be-signed CRL is DER, what the template parsed from them, given that
- * its entries are (entries_are_der): the template keeps them as bytes. */
+/* Whether the crlExtensions (ext, DER as sent, at most KEYD_CRL_MAX_EXTS bytes) are
+ * what crl.c writes and RFC 5280 section 5.2 asks of a CA: the authority key
+ * identifier and the CRL number, each once, not critical, and nothing else. */
+static int crl_exts_allowed(const ASN1_STRING *ext)
+{
+	const unsigned char *p = ext ? ASN1_STRING_get0_data(ext) : NULL;
+	int len = ext ? ASN1_STRING_length(ext) : 0, n = -1;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	AUTHORITY_KEYID *aki = NULL;
+	ASN1_INTEGER *num = NULL;
+	unsigned char *again = NULL;
+	int ok;
+
+	if (len > 0 && len <= KEYD_CRL_MAX_EXTS && (exts = d2i_X509_EXTENSIONS(NULL, &p, len)))
+		n = i2d_X509_EXTENSIONS(exts, &again);
+	ok = n == len && memcmp(again, ASN1_STRING_get0_data(ext), (size_t)len) == 0 &&
+	     sk_X509_EXTENSION_num(exts) == 2 &&
+	     (aki = plain_ext(exts, NID_authority_key_identifier)) && aki->keyid &&
+	     (num = plain_ext(exts, NID_crl_number)) && ASN1_STRING_type(num) == V_ASN1_INTEGER;
+	OPENSSL_free(again);
+	AUTHORITY_KEYID_free(aki);
+	ASN1_INTEGER_free(num);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return ok;
+}
+
+/* Whether the to-be-signed CRL is DER, what the template parses from it encoded again,
+ * given that its entries and extensions are (the template keeps them as bytes). */
 static int tbs_crl_is_der(DT_TBS_CRL *t, const unsigned char *der, size_t len)
 {
 	unsigned char *again = NULL;
 	int n, same;
 
-	t->enc.modified = 1;
 	n = ASN1_item_i2d((ASN1_VALUE *)t, &again, ASN1_ITEM_rptr(DT_TBS_CRL));
 	same = n > 0 && (size_t)n == len && memcmp(again, der, len) == 0;
 	OPENSSL_free(again);
 	return same;
 }
 
-/*
- * What a CA may sign as its CRL: a DER version 2 CRL (RFC 5280 section 5.1.2.1) whose
- * signature algorithm is the CA key's (5.1.2.2), whose issuer is the CA's subject
- * (5.1.2.3), with readable update times, nextUpdate included (5.1.2.5), every entry a
- * DER revokedCertificate, and each extension at most once (5.2).
- */
-static dt_code check_tbs_crl(const struct held_key *h, DT_TBS_CRL *t, const unsigned char *der,
-			     size_t len, struct dt_error *err)
+/* Whether the issuer is the CA's subject byte for byte: X509_NAME_cmp compares the
+ * canonical forms, which fold case and spaces, and a decoded name keeps the bytes it
+ * came from, which the template's encoding repeats unchecked. */
+static int same_name(const X509_NAME *a, const X509_NAME *b)
 {
-	if ((t->revoked && !entries_are_der(t->revoked)) || !tbs_crl_is_der(t, der, len) ||
-	    !t->version || ASN1_INTEGER_get(t->version) != 1)
+	const unsigned char *da = NULL, *db = NULL;
+	size_t la = 0, lb = 0;
+
+	return X509_NAME_get0_der((X509_NAME *)a, &da, &la) == 1 &&
+	       X509_NAME_get0_der((X509_NAME *)b, &db, &lb) == 1 && la == lb &&
+	       memcmp(da, db, la) == 0;
+}
+
+/* Whether this and next update are strict times, thisUpdate near the signer's clock,
+ * and nextUpdate after it by at most KEYD_CRL_MAX_S (RFC 5280 section 5.1.2.4, 5.1.2.5). */
+static int crl_times_allowed(const DT_TBS_CRL *t, int64_t clock)
+{
+	time_t now = (time_t)(clock ? clock : dt_now()), ahead = now + KEYD_CRL_AHEAD_S,
+	       behind = now - KEYD_CRL_BEHIND_S;
+	int day = 0, sec = 0;
+
+	return time_strict(t->this_update) && time_strict(t->next_update) &&
+	       X509_cmp_time(t->this_update, &ahead) < 0 &&
+	       X509_cmp_time(t->this_update, &behind) > 0 &&
+	       ASN1_TIME_diff(&day, &sec, t->this_update, t->next_update) == 1 &&
+	       (day > 0 || (day == 0 && sec > 0)) && (int64_t)day * 86400 + sec <= KEYD_CRL_MAX_S;
+}
+
+/*
+ * What a CA may sign as its CRL, which is what crl.c builds: a DER version 2 CRL (RFC
+ * 5280 section 5.1.2.1) whose signature algorithm is the CA key's (5.1.2.2), whose
+ * issuer is the CA's subject byte for byte (5.1.2.3), with strict update times near
+ * now (crl_times_allowed), entries as entries_allowed, and as extensions the AKI and
+ * the CRL number (crl_exts_allowed). Sizes are checked before anything is decoded in
+ * bulk; the whole check is linear in the CRL's size.
+ */
+static dt_code check_tbs_crl(const struct keyd_signer *sg, const struct held_key *h, DT_TBS_CRL *t,
+			     const unsigned char *der, size_t len, struct dt_error *err)
+{
+	if (!t->version || ASN1_INTEGER_get(t->version) != 1 || !tbs_crl_is_der(t, der, len))
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: not a DER version 2 CRL (RFC 5280 section 5.1)");
 	if (!alg_is_keys(t->sig_alg, h->key))
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: the CRL's signature algorithm is not the CA key's (RFC "
 			       "5280 section 5.1.2.2)");
-	if (X509_NAME_cmp(t->issuer, X509_get_subject_name(h->cert)) != 0)
+	if (!same_name(t->issuer, X509_get_subject_name(h->cert)))
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: the CRL's issuer is not the CA's subject (RFC 5280 "
 			       "section 5.1.2.3)");
-	if (!t->next_update || ASN1_TIME_check(t->this_update) != 1 ||
-	    ASN1_TIME_check(t->next_update) != 1 ||
-	    ASN1_TIME_compare(t->this_update, t->next_update) > 0)
+	if (!t->next_update || !crl_times_allowed(t, sg->clock))
 		return dt_fail(err, DT_ERR_INVALID,
-			       "refused: the CRL's update times are not readable, or nextUpdate "
-			       "is missing or before thisUpdate (RFC 5280 section 5.1.2.5)");
-	if (ext_twice(t->extensions))
+			       "refused: the CRL's thisUpdate is not now, or its nextUpdate is "
+			       "missing, not after it or more than %d days later, or a time is "
+			       "not as RFC 5280 section 5.1.2.4 writes it",
+			       KEYD_CRL_MAX_S / 86400);
+	if (!crl_exts_allowed(t->extensions))
 		return dt_fail(err, DT_ERR_INVALID,
-			       "refused: an extension occurs more than once (RFC 5280 section "
-			       "5.2)");
+			       "refused: a CRL's extensions are its authority key identifier and "
+			       "CRL number, once each, not critical (RFC 5280 section 5.2)");
+	if (t->revoked && !entries_allowed(t->revoked))
+		return dt_fail(
+		    err, DT_ERR_INVALID,
+		    "refused: an entry is not a DER revokedCertificate with a positive "
+		    "serial of at most 20 octets, a strict date and at most a reasonCode "
+		    "(RFC 5280 section 5.1.2.6), or the list is empty");
 	return DT_OK;
 }
 
@@ -530,7 +648,7 @@ static void sign_crl(struct keyd_signer *sg, const struct keyd_frame *f, struct 
 	if (!t || p != f->b + f->h.len[1])
 		r->status =
 		    dt_fail(&r->err, DT_ERR_INVALID, "the CRL to sign is not one DER TBSCertList");
-	else if ((r->status = check_tbs_crl(h, t, f->b, f->h.len[1], &r->err)) == DT_OK)
+	else if ((r->status = check_tbs_crl(sg, h, t, f->b, f->h.len[1], &r->err)) == DT_OK)
 		r->status = sign_sent(h, f, r);
 	ASN1_item_free((ASN1_VALUE *)t, ASN1_ITEM_rptr(DT_TBS_CRL));
 	ERR_clear_error();
@@ -750,6 +868,11 @@ struct keyd_signer *keyd_signer_new(const char *data_dir, const char *passphrase
 		return NULL;
 	}
 	return sg;
+}
+
+void keyd_signer_set_clock(struct keyd_signer *sg, int64_t now)
+{
+	sg->clock = now;
 }
 
 void keyd_signer_free(struct keyd_signer *sg)

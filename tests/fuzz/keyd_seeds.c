@@ -295,19 +295,24 @@ static void sign_seed(const char *seed, const struct ca_signer *s, X509 *x, stru
 	capture(seed, out);
 }
 
-/* A version 2 CRL of ca with n entries (serials 1..n, reasons 1..n), a CRL number and
- * update times; unsigned. */
+/* A version 2 CRL of ca with n entries (serials 1..n, reasons 1..n), a CRL number, an
+ * AKI and update times, as crl.c makes one; unsigned. */
 static X509_CRL *crl_with_entries(const X509 *ca, int n)
 {
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *t = ASN1_TIME_set(NULL, time(NULL));
 	ASN1_INTEGER *num = ASN1_INTEGER_new();
+	AUTHORITY_KEYID *aki = AUTHORITY_KEYID_new();
 
+	if (!aki || !X509_get0_subject_key_id((X509 *)ca) ||
+	    !(aki->keyid = ASN1_OCTET_STRING_dup(X509_get0_subject_key_id((X509 *)ca))))
+		die("cannot build a CRL's AKI", NULL);
 	if (!crl || !t || !num || X509_CRL_set_version(crl, 1) != 1 ||
 	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) != 1 ||
 	    X509_CRL_set1_lastUpdate(crl, t) != 1 || !ASN1_TIME_adj(t, time(NULL), 3, 0) ||
 	    X509_CRL_set1_nextUpdate(crl, t) != 1 || ASN1_INTEGER_set(num, 7) != 1 ||
-	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1)
+	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1 ||
+	    X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, aki, 0, 0) != 1)
 		die("cannot build a CRL", NULL);
 	for (int i = 1; i <= n; i++) {
 		X509_REVOKED *r = X509_REVOKED_new();
@@ -324,7 +329,21 @@ static X509_CRL *crl_with_entries(const X509 *ca, int n)
 	}
 	ASN1_INTEGER_free(num);
 	ASN1_TIME_free(t);
+	AUTHORITY_KEYID_free(aki);
 	return crl;
+}
+
+/* The time the seeds are made, beside the keys: the harness's signer takes it as its
+ * clock, which a CRL's thisUpdate must be near. */
+static void write_clock(const char *key_dir)
+{
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/clock", key_dir);
+	if (!(f = fopen(path, "w")) || fprintf(f, "%lld\n", (long long)time(NULL)) < 0 ||
+	    fclose(f) != 0)
+		die("cannot write", path);
 }
 
 int main(int argc, char **argv)
@@ -352,6 +371,7 @@ int main(int argc, char **argv)
 	o.actor = "keyd-seeds";
 	if (dt_open(&o, &ctx, &err) != DT_OK)
 		die("dt_open", err.msg);
+	write_clock(argv[4]);
 	export_key(ctx, argv[4], "root.key");
 	export_key(ctx, argv[4], "default.key");
 	if (!(ph256 = EVP_EC_gen("P-256")) || !(ph384 = EVP_EC_gen("P-384")))
