@@ -52,7 +52,7 @@ export DEVTRUST_DATA=$WORK/data DEVTRUST_PASSPHRASE=bench-passphrase-not-secret
 port() { # a free loopback port
 	local p
 	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000)) # below the ephemeral range (lib.sh)
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p" && return; }
 	done
 	return 1

@@ -5,7 +5,8 @@
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # pick_port [WANT [NOT...]]: WANT if it is free (0 for none), else a random free port
-# that is none of NOT (ports picked before but not bound yet).
+# that is none of NOT (ports picked before but not bound yet), below Linux's ephemeral
+# range (32768 on), where an outgoing connection could take it before the bind.
 pick_port() {
 	local p want=${1:-0} n
 	shift || true
@@ -14,7 +15,7 @@ pick_port() {
 		return
 	fi
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		for n in "$@"; do [ "$p" != "$n" ] || continue 2; done
 		port_free "$p" && { echo "$p"; return; }
 	done

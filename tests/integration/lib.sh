@@ -235,11 +235,14 @@ port_free() {
 		! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# free_port [NOT...]: a random unused high TCP port, none of NOT.
+# free_port [NOT...]: a random unused TCP port, none of NOT, below Linux's ephemeral
+# range (32768 on): a port from that range can be taken as the source port of any
+# outgoing connection between this check and the server's bind (nginx_test once
+# failed so: "bind() ... Address already in use").
 free_port() {
 	local p n
 	for _ in $(seq 1 100); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
 		for n in "$@"; do [ "$p" = "$n" ] && continue 2; done
 		port_free "$p" && { echo "$p"; return 0; }
 	done

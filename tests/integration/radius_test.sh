@@ -66,7 +66,7 @@ printf 'url=https://127.0.0.1:%s\ncert=%s\nkey=%s\nca=%s\nservice=network\n' "$H
 	"$W/radius-1.pem" "$W/radius-1.pem.csr.key" "$W/root.pem" >"$R/radius-authz.conf"
 : >"$R/dictionary"
 for _ in $(seq 1 50); do
-	RPORT=$((20000 + RANDOM % 40000))
+	RPORT=$((20000 + RANDOM % 12000)) # below the ephemeral range (lib.sh free_port)
 	ss -Hlun "sport = :$RPORT" 2>/dev/null | grep -q . || break
 done
 sed -e "s|@DIR@|$R|g; s|@PORT@|$RPORT|; s|@LISTEN@|127.0.0.1|; s|@NAS@|127.0.0.1|; s|@SECRET@|$SECRET|" \
