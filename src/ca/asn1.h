@@ -57,13 +57,15 @@ typedef struct {
  * included), built or checked one entry at a time, so a CRL of a million entries is
  * one buffer, not an OpenSSL object per entry (X509_CRL: about 600 bytes each);
  * extensions is the crlExtensions SEQUENCE OF inside its [0], which the signer
- * decodes only once it knows its size. DT_CRL keeps the signed TBSCertList as the
+ * decodes only once it knows its size; issuer is the Name's DER, which the signer
+ * compares with the CA's subject without decoding it (a Name of a million RDNs would
+ * be a million objects). DT_CRL keeps the signed TBSCertList as the
  * bytes that were signed.
  */
 typedef struct {
 	ASN1_INTEGER *version;
 	X509_ALGOR *sig_alg;
-	X509_NAME *issuer;
+	ASN1_STRING *issuer;
 	ASN1_TIME *this_update;
 	ASN1_TIME *next_update;
 	ASN1_STRING *revoked;

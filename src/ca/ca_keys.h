@@ -27,6 +27,13 @@ const EVP_MD *ca_key_digest(const EVP_PKEY *key);
 /* The signature algorithm (NID) a CA key signs with, with ca_key_digest; NID_undef if
  * there is none. */
 int ca_key_sig_nid(const EVP_PKEY *key);
+/* Signs msg with key and its digest (ca_key_digest): the signature into sig[cap]
+ * (CA_MAX_SIG is enough for a CA key), its length in *sig_len; 1 or 0. */
+int ca_key_sign(EVP_PKEY *key, const unsigned char *msg, size_t len, unsigned char *sig, size_t cap,
+		size_t *sig_len);
+/* Whether sig is pub's signature of msg with pub's digest (ca_key_digest). */
+int ca_key_verifies(EVP_PKEY *pub, const unsigned char *msg, size_t len, const unsigned char *sig,
+		    size_t sig_len);
 /* Sets a to the algorithm identifier an EC CA key signs with, as X509_sign would
  * (ECDSA: no parameters, RFC 5758 section 3.2); 0 for a key that is not EC. */
 int ca_key_algor(X509_ALGOR *a, const EVP_PKEY *key);

@@ -234,7 +234,8 @@ static dt_code add_crl_exts(DT_TBS_CRL *t, const X509 *ca, int64_t number, struc
 static dt_code entries_seq(struct crl_build *b, ASN1_STRING **out)
 {
 	size_t body = b->len - CRL_HEAD_ROOM;
-	int total = body <= KEYD_MAX_TBS ? ASN1_object_size(1, (long)body, V_ASN1_SEQUENCE) : -1;
+	/* add_entry kept body within CRL_MAX_ENTRIES_BYTES. */
+	int total = ASN1_object_size(1, (long)body, V_ASN1_SEQUENCE);
 	unsigned char *head, *p;
 
 	*out = NULL;
@@ -260,12 +261,15 @@ static dt_code crl_tbs(struct crl_build *b, const X509 *ca, const struct crl_job
 		       unsigned char **tbs, int *tbs_len)
 {
 	DT_TBS_CRL *t = (DT_TBS_CRL *)ASN1_item_new(ASN1_ITEM_rptr(DT_TBS_CRL));
+	const unsigned char *name = NULL;
+	size_t name_len = 0;
 	dt_code rc = DT_OK;
 
 	*tbs = NULL;
 	if (!t || !(t->version = ASN1_INTEGER_new()) || ASN1_INTEGER_set(t->version, 1) != 1 ||
 	    !ca_key_algor(t->sig_alg, X509_get0_pubkey(ca)) ||
-	    X509_NAME_set(&t->issuer, X509_get_subject_name(ca)) != 1 ||
+	    X509_NAME_get0_der(X509_get_subject_name(ca), &name, &name_len) != 1 ||
+	    ASN1_STRING_set(t->issuer, name, (int)name_len) != 1 ||
 	    !ASN1_TIME_set(t->this_update, (time_t)j->now) ||
 	    !(t->next_update = ASN1_TIME_set(NULL, (time_t)(j->now + next))))
 		rc = dt_fail(b->err, DT_ERR_CRYPTO, "cannot create a CRL");
@@ -286,27 +290,21 @@ static dt_code crl_signed(const X509 *ca, unsigned char *tbs, int tbs_len, const
 			  size_t sig_len, unsigned char **der, int *len, struct dt_error *err)
 {
 	EVP_PKEY *pub = X509_get0_pubkey(ca);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	DT_CRL *c = (DT_CRL *)ASN1_item_new(ASN1_ITEM_rptr(DT_CRL));
-	int ok = md && EVP_DigestVerifyInit(md, NULL, ca_key_digest(pub), NULL, pub) == 1 &&
-		 EVP_DigestVerify(md, sig, sig_len, tbs, (size_t)tbs_len) == 1;
 	dt_code rc = DT_OK;
 
-	EVP_MD_CTX_free(md);
 	*der = NULL;
-	if (!ok) {
+	if (!c) {
 		OPENSSL_free(tbs);
+		return dt_fail(err, DT_ERR_CRYPTO, "cannot encode the CRL");
+	}
+	ASN1_STRING_set0(c->tbs, tbs, tbs_len);
+	if (!ca_key_verifies(pub, tbs, (size_t)tbs_len, sig, sig_len))
 		rc = dt_fail(err, DT_ERR_CRYPTO,
 			     "the CRL's signature does not verify with the CA's key");
-	} else if (!c) {
-		OPENSSL_free(tbs);
+	else if (!ca_key_algor(c->sig_alg, pub) || !ca_bits_set(c->signature, sig, sig_len) ||
+		 (*len = ASN1_item_i2d((ASN1_VALUE *)c, der, ASN1_ITEM_rptr(DT_CRL))) <= 0)
 		rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encode the CRL");
-	} else {
-		ASN1_STRING_set0(c->tbs, tbs, tbs_len);
-		if (!ca_key_algor(c->sig_alg, pub) || !ca_bits_set(c->signature, sig, sig_len) ||
-		    (*len = ASN1_item_i2d((ASN1_VALUE *)c, der, ASN1_ITEM_rptr(DT_CRL))) <= 0)
-			rc = dt_fail(err, DT_ERR_CRYPTO, "cannot encode the CRL");
-	}
 	ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(DT_CRL));
 	return rc;
 }

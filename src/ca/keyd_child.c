@@ -8,7 +8,6 @@
  * filter (keyd_sandbox.c) kills it if it tries anything else.
  */
 #include <errno.h>
-#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -366,18 +365,14 @@ out:
 /* Signs the to-be-signed bytes f->b, as sent, with h's key: the signature value into r. */
 static dt_code sign_sent(const struct held_key *h, const struct keyd_frame *f, struct reply *r)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char sig[CA_MAX_SIG];
 	size_t n = 0;
-	dt_code rc = DT_OK;
 
-	if (!md || EVP_DigestSignInit(md, NULL, ca_key_digest(h->key), NULL, h->key) != 1 ||
-	    EVP_DigestSign(md, NULL, &n, f->b, f->h.len[1]) != 1 || n > INT_MAX ||
-	    !(r->der = OPENSSL_malloc(n)) || EVP_DigestSign(md, r->der, &n, f->b, f->h.len[1]) != 1)
-		rc = dt_fail(&r->err, DT_ERR_CRYPTO, "signing as %s failed", f->name);
-	else
-		r->len = (int)n;
-	EVP_MD_CTX_free(md);
-	return rc;
+	if (!ca_key_sign(h->key, f->b, f->h.len[1], sig, sizeof(sig), &n) ||
+	    !(r->der = OPENSSL_memdup(sig, n)))
+		return dt_fail(&r->err, DT_ERR_CRYPTO, "signing as %s failed", f->name);
+	r->len = (int)n;
+	return DT_OK;
 }
 
 /* Signs the to-be-signed certificate f->b as the CA of f->name: the answer is the
@@ -562,17 +557,16 @@ static int tbs_crl_is_der(DT_TBS_CRL *t, const unsigned char *der, size_t len)
 	return same;
 }
 
-/* Whether the issuer is the CA's subject byte for byte: X509_NAME_cmp compares the
- * canonical forms, which fold case and spaces, and a decoded name keeps the bytes it
- * came from, which the template's encoding repeats unchecked. */
-static int same_name(const X509_NAME *a, const X509_NAME *b)
+/* Whether the issuer (a Name's DER, undecoded) is the CA's subject byte for byte:
+ * X509_NAME_cmp compares canonical forms, which fold case and spaces. */
+static int same_name(const ASN1_STRING *issuer, const X509 *ca)
 {
-	const unsigned char *da = NULL, *db = NULL;
-	size_t la = 0, lb = 0;
+	const unsigned char *der = NULL;
+	size_t len = 0;
 
-	return X509_NAME_get0_der((X509_NAME *)a, &da, &la) == 1 &&
-	       X509_NAME_get0_der((X509_NAME *)b, &db, &lb) == 1 && la == lb &&
-	       memcmp(da, db, la) == 0;
+	return X509_NAME_get0_der(X509_get_subject_name(ca), &der, &len) == 1 &&
+	       (size_t)ASN1_STRING_length(issuer) == len &&
+	       memcmp(ASN1_STRING_get0_data(issuer), der, len) == 0;
 }
 
 /* Whether this and next update are strict times, thisUpdate near the signer's clock,
@@ -590,25 +584,31 @@ static int crl_times_allowed(const DT_TBS_CRL *t, int64_t clock)
 	       (day > 0 || (day == 0 && sec > 0)) && (int64_t)day * 86400 + sec <= KEYD_CRL_MAX_S;
 }
 
+static dt_code not_der_v2_crl(struct dt_error *err)
+{
+	return dt_fail(err, DT_ERR_INVALID,
+		       "refused: not a DER version 2 CRL (RFC 5280 section 5.1)");
+}
+
 /*
  * What a CA may sign as its CRL, which is what crl.c builds: a DER version 2 CRL (RFC
  * 5280 section 5.1.2.1) whose signature algorithm is the CA key's (5.1.2.2), whose
  * issuer is the CA's subject byte for byte (5.1.2.3), with strict update times near
  * now (crl_times_allowed), entries as entries_allowed, and as extensions the AKI and
  * the CRL number (crl_exts_allowed). Sizes are checked before anything is decoded in
- * bulk; the whole check is linear in the CRL's size.
+ * bulk (the issuer, the entries and the extensions stay bytes in the template); the
+ * whole check is linear in the CRL's size, the cheap parts first.
  */
 static dt_code check_tbs_crl(const struct keyd_signer *sg, const struct held_key *h, DT_TBS_CRL *t,
 			     const unsigned char *der, size_t len, struct dt_error *err)
 {
-	if (!t->version || ASN1_INTEGER_get(t->version) != 1 || !tbs_crl_is_der(t, der, len))
-		return dt_fail(err, DT_ERR_INVALID,
-			       "refused: not a DER version 2 CRL (RFC 5280 section 5.1)");
+	if (!t->version || ASN1_INTEGER_get(t->version) != 1)
+		return not_der_v2_crl(err);
 	if (!alg_is_keys(t->sig_alg, h->key))
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: the CRL's signature algorithm is not the CA key's (RFC "
 			       "5280 section 5.1.2.2)");
-	if (!same_name(t->issuer, X509_get_subject_name(h->cert)))
+	if (!same_name(t->issuer, h->cert))
 		return dt_fail(err, DT_ERR_INVALID,
 			       "refused: the CRL's issuer is not the CA's subject (RFC 5280 "
 			       "section 5.1.2.3)");
@@ -628,7 +628,8 @@ static dt_code check_tbs_crl(const struct keyd_signer *sg, const struct held_key
 		    "refused: an entry is not a DER revokedCertificate with a positive "
 		    "serial of at most 20 octets, a strict date and at most a reasonCode "
 		    "(RFC 5280 section 5.1.2.6), or the list is empty");
-	return DT_OK;
+	/* Last: encoding it again copies the whole CRL. */
+	return tbs_crl_is_der(t, der, len) ? DT_OK : not_der_v2_crl(err);
 }
 
 /* Signs the to-be-signed CRL f->b as the CA of f->name: the answer is the signature

@@ -270,21 +270,35 @@ static dt_code need_key(const struct ca_signer *s, struct dt_error *err)
 	return DT_OK;
 }
 
+int ca_key_sign(EVP_PKEY *key, const unsigned char *msg, size_t len, unsigned char *sig, size_t cap,
+		size_t *sig_len)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t n = cap;
+	int ok = md && EVP_DigestSignInit(md, NULL, ca_key_digest(key), NULL, key) == 1 &&
+		 EVP_DigestSign(md, sig, &n, msg, len) == 1;
+
+	EVP_MD_CTX_free(md);
+	*sig_len = ok ? n : 0;
+	return ok;
+}
+
+int ca_key_verifies(EVP_PKEY *pub, const unsigned char *msg, size_t len, const unsigned char *sig,
+		    size_t sig_len)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md && EVP_DigestVerifyInit(md, NULL, ca_key_digest(pub), NULL, pub) == 1 &&
+		 EVP_DigestVerify(md, sig, sig_len, msg, len) == 1;
+
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
 /* Signs tbs with s's own key: the signature into sig[cap]. */
 static dt_code sign_here(const struct ca_signer *s, const unsigned char *tbs, size_t len,
 			 unsigned char *sig, size_t cap, size_t *sig_len, struct dt_error *err)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	size_t n = cap;
-	int ok;
-
-	*sig_len = 0;
-	ok = md && EVP_DigestSignInit(md, NULL, ca_key_digest(s->key), NULL, s->key) == 1 &&
-	     EVP_DigestSign(md, sig, &n, tbs, len) == 1;
-
-	EVP_MD_CTX_free(md);
-	*sig_len = ok ? n : 0;
-	if (!ok) {
+	if (!ca_key_sign(s->key, tbs, len, sig, cap, sig_len)) {
 		ERR_clear_error();
 		return dt_fail(err, DT_ERR_CRYPTO, "signing as %s failed", s->name);
 	}
@@ -437,18 +451,10 @@ static int self_test(EVP_PKEY *key, const X509 *cert)
 {
 	static const unsigned char msg[] = "devtrust CA key self-test";
 	unsigned char sig[1024];
-	size_t sig_len = sizeof(sig);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	const EVP_MD *dg = ca_key_digest(key);
-	int ok = md && EVP_DigestSignInit(md, NULL, dg, NULL, key) == 1 &&
-		 EVP_DigestSign(md, sig, &sig_len, msg, sizeof(msg)) == 1;
+	size_t sig_len = 0;
 
-	EVP_MD_CTX_free(md);
-	md = ok ? EVP_MD_CTX_new() : NULL;
-	ok = md && EVP_DigestVerifyInit(md, NULL, dg, NULL, X509_get0_pubkey(cert)) == 1 &&
-	     EVP_DigestVerify(md, sig, sig_len, msg, sizeof(msg)) == 1;
-	EVP_MD_CTX_free(md);
-	return ok;
+	return ca_key_sign(key, msg, sizeof(msg), sig, sizeof(sig), &sig_len) &&
+	       ca_key_verifies(X509_get0_pubkey(cert), msg, sizeof(msg), sig, sig_len);
 }
 
 int ca_key_matches(EVP_PKEY *key, const X509 *cert)

@@ -333,6 +333,20 @@ static X509_CRL *crl_with_entries(const X509 *ca, int n)
 	return crl;
 }
 
+/* Seed name: a SIGN_CRL frame for key file with CA certificate ca_der, carrying crl's
+ * to-be-signed part once crl is signed by key with md (which sets its algorithms). */
+static void crl_seed(const char *name, X509_CRL *crl, EVP_PKEY *key, const EVP_MD *md,
+		     const char *file, const unsigned char *ca_der, int ca_len)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	if (X509_CRL_sign(crl, key, md) <= 0 || (n = i2d_re_X509_CRL_tbs(crl, &der)) <= 0)
+		die("cannot sign a CRL", name);
+	seed_frame(name, KEYD_SIGN_CRL, file, ca_der, (size_t)ca_len, der, (size_t)n);
+	OPENSSL_free(der);
+}
+
 /* The time the seeds are made, beside the keys: the harness's signer takes it as its
  * clock, which a CRL's thisUpdate must be near. */
 static void write_clock(const char *key_dir)
@@ -562,28 +576,11 @@ int main(int argc, char **argv)
 		die("cannot read the root's CRL", NULL);
 	OPENSSL_free(der);
 	der = NULL;
-	if (X509_CRL_sign(crl, ph256, EVP_sha256()) <= 0 ||
-	    (n = i2d_re_X509_CRL_tbs(crl, &der)) <= 0)
-		die("cannot re-sign a CRL", NULL);
-	seed_frame("crl-wrong-issuer", KEYD_SIGN_CRL, "default.key", ca_der, (size_t)ca_len, der,
-		   (size_t)n);
-	OPENSSL_free(der);
-	der = NULL;
-	if (X509_CRL_sign(crl, ph384, EVP_sha512()) <= 0 ||
-	    (n = i2d_re_X509_CRL_tbs(crl, &der)) <= 0)
-		die("cannot re-sign a CRL", NULL);
-	seed_frame("crl-other-algorithm", KEYD_SIGN_CRL, "root.key", root_der, (size_t)root_len,
-		   der, (size_t)n);
-	OPENSSL_free(der);
-	der = NULL;
+	crl_seed("crl-wrong-issuer", crl, ph256, EVP_sha256(), "default.key", ca_der, ca_len);
+	crl_seed("crl-other-algorithm", crl, ph384, EVP_sha512(), "root.key", root_der, root_len);
 	X509_CRL_free(crl);
 	crl = crl_with_entries(ca_signer_cert(def), 3);
-	if (X509_CRL_sign(crl, ph256, EVP_sha256()) <= 0 ||
-	    (n = i2d_re_X509_CRL_tbs(crl, &der)) <= 0)
-		die("cannot sign a CRL with entries", NULL);
-	seed_frame("crl-entries", KEYD_SIGN_CRL, "default.key", ca_der, (size_t)ca_len, der,
-		   (size_t)n);
-	OPENSSL_free(der);
+	crl_seed("crl-entries", crl, ph256, EVP_sha256(), "default.key", ca_der, ca_len);
 	X509_CRL_free(crl);
 	seed_frame("crl-is-a-certificate", KEYD_SIGN_CRL, "default.key", ca_der, (size_t)ca_len,
 		   ca_der, (size_t)ca_len);

@@ -362,11 +362,17 @@ static int crl_tbs(const X509 *ca, enum crl_flaw flaw, unsigned char **der)
 				 1);
 	X509_NAME_add_entry_by_txt(other, "CN", MBSTRING_ASC, (const unsigned char *)"not the CA",
 				   -1, -1, 0);
-	assert_int_equal(X509_NAME_set(&t->issuer, flaw == CRL_OTHER_ISSUER ? other
-						   : flaw == CRL_ISSUER_UPPER_CASE
-						       ? upper
-						       : X509_get_subject_name(ca)),
-			 1);
+	{
+		const X509_NAME *issuer = flaw == CRL_OTHER_ISSUER ? other
+					  : flaw == CRL_ISSUER_UPPER_CASE
+					      ? upper
+					      : X509_get_subject_name(ca);
+		const unsigned char *name = NULL;
+		size_t name_len = 0;
+
+		assert_int_equal(X509_NAME_get0_der((X509_NAME *)issuer, &name, &name_len), 1);
+		assert_int_equal(ASN1_STRING_set(t->issuer, name, (int)name_len), 1);
+	}
 	if (flaw == CRL_TIME_GENERALIZED) {
 		ASN1_TIME_free(t->this_update);
 		assert_non_null(t->this_update = ASN1_GENERALIZEDTIME_set(NULL, now));
