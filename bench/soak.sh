@@ -203,10 +203,11 @@ metrics() {
 			/^devtrust_ocsp_cache_hits_total / { h = $2 } /^devtrust_ocsp_responses_signed_total / { s = $2 }
 			/^devtrust_certificates_issued_total / { i = $2 } /^devtrust_crl_generated_total / { g = $2 }
 			/^devtrust_store_memory_bytes / { m = $2 } /^devtrust_ocsp_cache_entries / { e = $2 }
-			END { printf "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n["2"], n["4"], n["5"], h, s, i, g, m / 1024, e }'
+			/^devtrust_heap_in_use_bytes / { u = $2 } /^devtrust_heap_free_bytes / { f = $2 }
+			END { printf "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n["2"], n["4"], n["5"], h, s, i, g, m / 1024, e, u / 1024, f / 1024 }'
 }
 SAMPLES=$WORK/samples.tsv
-printf 't\tsrv_rss\tsrv_hwm\tsig_rss\tsrv_fds\tsrv_threads\tsig_fds\tdb_kb\twal_kb\tsrv_cpu\tsig_cpu\tload_cpu\treq_2xx\treq_4xx\treq_5xx\tocsp_hits\tocsp_signed\tissued\tcrl_generated\tstore_kb\tocsp_cached\tenroll_sent\treenroll_sent\tocsp_sent\tcrl_sent\tloadavg\tsrv_anon\tsrv_file\tcrl_kb\n' >"$SAMPLES"
+printf 't\tsrv_rss\tsrv_hwm\tsig_rss\tsrv_fds\tsrv_threads\tsig_fds\tdb_kb\twal_kb\tsrv_cpu\tsig_cpu\tload_cpu\treq_2xx\treq_4xx\treq_5xx\tocsp_hits\tocsp_signed\tissued\tcrl_generated\tstore_kb\tocsp_cached\theap_kb\theap_free_kb\tenroll_sent\treenroll_sent\tocsp_sent\tcrl_sent\tloadavg\tsrv_anon\tsrv_file\tcrl_kb\n' >"$SAMPLES"
 sample() {
 	local t lc=0 p m
 	t=$(($(now_s) - T_START))
@@ -220,7 +221,7 @@ sample() {
 		lc=${LAST_LC:-0}
 	fi
 	m=$(metrics)
-	[ -n "$m" ] || m=$(printf -- '-\t-\t-\t-\t-\t-\t-\t-\t-')
+	[ -n "$m" ] || m=$(printf -- '-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-')
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" \
 		"$(kb_of "$SERVE_PID" VmRSS)" "$(kb_of "$SERVE_PID" VmHWM)" "$(kb_of "$SIGNER_PID" VmRSS)" \
 		"$(nfds "$SERVE_PID")" "$(kb_of "$SERVE_PID" Threads)" "$(nfds "$SIGNER_PID")" \
@@ -230,8 +231,8 @@ sample() {
 		"$(stat_field crl sent)" "$(cut -d' ' -f1 /proc/loadavg)" \
 		"$(kb_of "$SERVE_PID" RssAnon)" "$(kb_of "$SERVE_PID" RssFile)" \
 		"$(($(printf '%.0f' "$(stat_field crl crl_bytes)") / 1024))" >>"$SAMPLES"
-	awk -F'\t' 'END { printf "  %4d s  server RSS %6.1f MB (anon %.1f, store %.1f)  signer %5.1f MB  fds %d/%d  threads %d  db %.1f MB wal %.1f MB  CRL %d KB  answers 2xx %d 4xx %s 5xx %s  load %s\n",
-		$1, $2 / 1024, $27 / 1024, $20 / 1024, $4 / 1024, $5, $7, $6, $8 / 1024, $9 / 1024, $29, $13, $14, $15, $26 }' "$SAMPLES"
+	awk -F'\t' 'END { printf "  %4d s  server RSS %6.1f MB (anon %.1f, store %.1f, heap %.1f + %.1f free)  signer %5.1f MB  fds %d/%d  threads %d  db %.1f MB wal %.1f MB  CRL %d KB  answers 2xx %d 4xx %s 5xx %s  load %s\n",
+		$1, $2 / 1024, $29 / 1024, $20 / 1024, $22 / 1024, $23 / 1024, $4 / 1024, $5, $7, $6, $8 / 1024, $9 / 1024, $31, $13, $14, $15, $28 }' "$SAMPLES"
 }
 echo "soak: ${DURATION} s: enroll $ENROLL_RATE/s, re-enroll $REENROLL_RATE/s (pool $REENROLL_POOL), OCSP $OCSP_RATE/s," \
 	"CRL $CRL_RATE/s, a CLI change every $ADMIN_EVERY s; a sample every $SAMPLE_S s"

@@ -717,8 +717,9 @@ def role_report(args):
               100.0 * (end["load_cpu"] - first["load_cpu"]) / tck / dt, mb(end["srv_hwm"])))
     grew = False
     keys = [("srv_rss", "server RSS")] + ([("srv_anon", "server RssAnon")] if anon else []) + (
-        [("srv_anon_less_store", "server RssAnon less the store's memory")] if store else []) + [
-        ("sig_rss", "signer RSS")]
+        [("srv_anon_less_store", "server RssAnon less the store's memory")] if store else []) + (
+        [("heap_kb", "server heap in use (malloc)"), ("heap_free_kb", "server heap freed, held by malloc")]
+        if "heap_kb" in head else []) + [("sig_rss", "signer RSS")]
     for key, name in keys:
         a = median([r[key] for r in second])
         b = median([r[key] for r in last])

@@ -41,6 +41,10 @@ void dt_sha256(const void *data, size_t n, unsigned char out[32]);
 /* Gives the freed heap back to the system, holes included (glibc's malloc_trim(0));
  * locks each malloc arena while it walks it. Nothing without glibc. */
 void dt_heap_give_back(void);
+/* The heap's bytes allocated and not freed (mapped blocks included), and the freed
+ * bytes malloc still holds (glibc's mallinfo2, over every arena; it walks their free
+ * lists under each arena's lock). 0 without glibc, both then 0. */
+int dt_heap_usage(size_t *in_use, size_t *free_held);
 
 /* Identifier rules: device ids [A-Za-z0-9._-], names [a-z0-9-] (used in URLs). */
 DT_MUST_USE dt_code dt_check_id(const char *what, const char *s, struct dt_error *err);

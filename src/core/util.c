@@ -19,6 +19,20 @@ void dt_heap_give_back(void)
 #endif
 }
 
+int dt_heap_usage(size_t *in_use, size_t *free_held)
+{
+#if defined(__GLIBC__)
+	struct mallinfo2 mi = mallinfo2();
+
+	*in_use = mi.uordblks + mi.hblkhd;
+	*free_held = mi.fordblks;
+	return 1;
+#else
+	*in_use = *free_held = 0;
+	return 0;
+#endif
+}
+
 int64_t dt_now(void)
 {
 	return (int64_t)time(NULL);

@@ -4,8 +4,9 @@
  * has only an idle timeout, which a client trickling a byte every few
  * seconds never trips), the hard connection cap (a slot in the server-wide
  * count taken at accept, or the connection refused), the keep-alive
- * connections a new one may replace at the cap, and what the drain waits
- * for. Everything here runs on the worker's own thread, but the count.
+ * connections a new one may replace at the cap, the stalled ones closed at
+ * the cap after half the deadline, and what the drain waits for.
+ * Everything here runs on the worker's own thread, but the count.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -42,8 +43,9 @@ struct http_conn {
 	int64_t since_us;
 	struct http_conn *prev, *next; /* the worker's list */
 	struct http_conn *chain;       /* its bucket, keyed by bev */
-	/* The worker's idle list (state CONN_IDLE), idle longest first. */
-	struct http_conn *idle_prev, *idle_next;
+	/* The worker's list of its state (idle or reading), oldest first, or none. */
+	struct http_conn_list *list;
+	struct http_conn *lprev, *lnext;
 };
 
 /* A connection refused at the cap, until the next turn of the loop closes it. */
@@ -70,9 +72,36 @@ static int take_slot(struct http_server *srv)
 		if (n >= srv->conns_cap)
 			return 0;
 	} while (!atomic_compare_exchange_weak(&srv->conns_open, &n, n + 1));
-	raise_peak(&srv->conns_peak, n + 1);
-	raise_peak(&srv->conns_peak_since_trim, n + 1);
 	return 1;
+}
+
+int http_conns_open(struct http_server *srv)
+{
+	return atomic_load(&srv->conns_open) - atomic_load(&srv->conns_held);
+}
+
+/* A connection took a slot: its own, or the one its worker held for it. */
+static int admitted(struct http_worker *w)
+{
+	int n = http_conns_open(w->srv);
+
+	raise_peak(&w->srv->conns_peak, n);
+	raise_peak(&w->srv->conns_peak_since_trim, n);
+	return 1;
+}
+
+static void hold(struct http_worker *w, int on)
+{
+	w->slot_held = on;
+	atomic_fetch_add(&w->srv->conns_held, on ? 1 : -1);
+}
+
+void http_conns_release(struct http_worker *w)
+{
+	if (!w->slot_held)
+		return;
+	hold(w, 0);
+	atomic_fetch_sub(&w->srv->conns_open, 1);
 }
 
 static size_t bucket_of(const struct bufferevent *bev)
@@ -92,30 +121,38 @@ static int conn_closed(struct http_conn *c)
 	return !rd && !wr && !ev && !arg;
 }
 
-/* Every change of state goes through here: it keeps the idle list. */
+static struct http_conn_list *list_of(struct http_worker *w, enum conn_state st)
+{
+	return st == CONN_IDLE ? &w->idle : st == CONN_READING ? &w->reading : NULL;
+}
+
+/* Every change of state goes through here: it keeps the idle and reading lists
+ * in the order the connections entered them (again: a re-armed connection
+ * goes to the end), so each is oldest first. */
 static void set_state(struct http_conn *c, enum conn_state st)
 {
-	struct http_worker *w = c->w;
+	struct http_conn_list *l = c->list;
 
-	if (c->state == CONN_IDLE && st != CONN_IDLE) {
-		if (c->idle_prev)
-			c->idle_prev->idle_next = c->idle_next;
+	if (l) {
+		if (c->lprev)
+			c->lprev->lnext = c->lnext;
 		else
-			w->idle_head = c->idle_next;
-		if (c->idle_next)
-			c->idle_next->idle_prev = c->idle_prev;
+			l->head = c->lnext;
+		if (c->lnext)
+			c->lnext->lprev = c->lprev;
 		else
-			w->idle_tail = c->idle_prev;
-		c->idle_prev = c->idle_next = NULL;
-	} else if (c->state != CONN_IDLE && st == CONN_IDLE) {
-		c->idle_prev = w->idle_tail;
-		c->idle_next = NULL;
-		if (w->idle_tail)
-			w->idle_tail->idle_next = c;
-		else
-			w->idle_head = c;
-		w->idle_tail = c;
+			l->tail = c->lprev;
+		c->lprev = c->lnext = NULL;
 	}
+	if ((l = list_of(c->w, st))) {
+		c->lprev = l->tail;
+		if (l->tail)
+			l->tail->lnext = c;
+		else
+			l->head = c;
+		l->tail = c;
+	}
+	c->list = l;
 	c->state = st;
 }
 
@@ -191,7 +228,7 @@ static void close_refused(evutil_socket_t fd, short what, void *arg)
 dt_code http_conns_init(struct http_worker *w, int request_timeout_s, struct dt_error *err)
 {
 	w->conns = NULL;
-	w->idle_head = w->idle_tail = NULL;
+	w->idle.head = w->idle.tail = w->reading.head = w->reading.tail = NULL;
 	w->request_timeout.tv_sec =
 	    request_timeout_s > 0 ? request_timeout_s : HTTP_REQUEST_TIMEOUT_S;
 	w->request_timeout.tv_usec = 0;
@@ -246,6 +283,7 @@ void http_conn_on_close(struct evhttp_connection *con, void *arg)
 
 void http_conns_free(struct http_worker *w)
 {
+	http_conns_release(w);
 	while (w->conns)
 		conn_free(w, w->conns);
 	free(w->conn_buckets);
@@ -260,23 +298,34 @@ void http_conns_free(struct http_worker *w)
 /* Between two keep-alive requests, with its reply written and nothing of the
  * next one read: closing it loses nothing (RFC 9112 section 9.5: either side
  * may close an idle connection at any time; clients retry). */
-static int reusable(struct http_conn *c)
+static int idle_reusable(struct http_conn *c)
 {
-	return c->state == CONN_IDLE && !conn_closed(c) &&
-	       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	return !conn_closed(c) && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
 	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
 }
 
-/* Whether a new connection at the cap could take an idle one's place. */
-static int conns_reusable(struct http_worker *w)
+/* The idle connection a new one at the cap could replace: the one idle longest. */
+static struct http_conn *replaceable(struct http_worker *w)
 {
+	struct http_conn *c;
 	int tries = 0;
 
-	for (struct http_conn *c = w->idle_head; c && tries < CONN_REUSE_TRIES;
-	     c = c->idle_next, tries++)
-		if (reusable(c))
-			return 1;
-	return 0;
+	for (c = w->idle.head; c && tries < CONN_REUSE_TRIES; c = c->lnext, tries++)
+		if (idle_reusable(c))
+			return c;
+	return NULL;
+}
+
+/* Closes a connection evhttp holds no request of a handler's on: idle (the
+ * request evhttp holds is a fresh one it waits to fill) or reading (not handed
+ * to anyone yet, as at the deadline). The node goes now, and its slot with it. */
+static void close_now(struct http_worker *w, struct http_conn *c)
+{
+	void *evcon = NULL;
+
+	bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+	evhttp_connection_free(evcon);
+	conn_free(w, c);
 }
 
 /* At the cap a new connection takes the place of the one idle longest, as
@@ -286,35 +335,54 @@ static int conns_reusable(struct http_worker *w)
  * request on its way in). 1 when one was closed and its slot given back. */
 static int reuse_idle(struct http_worker *w)
 {
-	int tries = 0;
-	void *evcon = NULL;
+	struct http_conn *c = replaceable(w);
 
-	for (struct http_conn *c = w->idle_head; c && tries < CONN_REUSE_TRIES;
-	     c = c->idle_next, tries++) {
-		if (!reusable(c))
+	if (!c)
+		return 0;
+	atomic_fetch_add(&w->srv->metrics.idle_reused, 1);
+	close_now(w, c);
+	return 1;
+}
+
+int http_conns_close_stalled(struct http_worker *w)
+{
+	int64_t limit = (int64_t)w->request_timeout.tv_sec * 500000, now = http_now_us();
+	struct http_conn *c, *next;
+	int n = 0;
+
+	if (atomic_load(&w->srv->conns_open) < w->srv->conns_cap)
+		return 0;
+	/* Oldest first: past one still within the limit, the rest are younger. */
+	for (c = w->reading.head; c; c = next) {
+		next = c->lnext;
+		if (conn_closed(c))
 			continue;
-		bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
-		atomic_fetch_add(&w->srv->metrics.idle_reused, 1);
-		/* Idle: the request evhttp holds is a fresh one it waits to fill. The
-		 * node goes now, so the new connection has its slot. */
-		evhttp_connection_free(evcon);
-		conn_free(w, c);
-		return 1;
+		if (now - c->since_us < limit)
+			break;
+		close_now(w, c);
+		n++;
 	}
-	return 0;
+	atomic_fetch_add(&w->srv->metrics.stalled_closed, (unsigned long long)n);
+	return n;
 }
 
 int http_conn_admit(struct http_worker *w)
 {
+	if (w->slot_held) {
+		hold(w, 0);
+		return admitted(w);
+	}
 	if (take_slot(w->srv))
-		return 1;
+		return admitted(w);
 	/* Another worker may take the slot given back first: then this one is refused. */
-	return reuse_idle(w) && take_slot(w->srv);
+	return reuse_idle(w) && take_slot(w->srv) && admitted(w);
 }
 
 int http_conns_full(struct http_worker *w)
 {
-	return atomic_load(&w->srv->conns_open) >= w->srv->conns_cap && !conns_reusable(w);
+	if (!w->slot_held && take_slot(w->srv))
+		hold(w, 1);
+	return !w->slot_held && !replaceable(w);
 }
 
 struct bufferevent *http_conn_refuse(struct http_worker *w, struct event_base *base)

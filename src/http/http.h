@@ -156,6 +156,7 @@ struct http_metrics {
 	atomic_ullong crl_gen_us_last;
 	atomic_ullong request_timeouts; /* connections closed by the request deadline */
 	atomic_ullong idle_reused;	/* idle connections closed at the cap for new ones */
+	atomic_ullong stalled_closed;	/* reading half the deadline, closed at the cap */
 	atomic_ullong conns_refused;	/* connections closed at accept, over the cap */
 	atomic_ullong memory_trims;	/* malloc_trim calls after a flood or CRLs */
 	atomic_ullong ocsp_signer_renewals;
@@ -223,10 +224,13 @@ struct http_server {
 	struct dt_verifier *verifier; /* authz.c: decisions for /authz */
 	atomic_int in_flight;
 	int64_t started;
-	/* Open connections of all workers (conn.c: taken at accept, given back when
-	 * the connection is forgotten), never above conns_cap; their peak since the
-	 * start, and since the last malloc_trim. */
+	/* Slots of all workers (conn.c: taken at accept, given back when the
+	 * connection is forgotten), never above conns_cap; of them, the ones a
+	 * worker holds for the next connection it accepts (at most one a worker);
+	 * the peak of open connections since the start, and since the last
+	 * malloc_trim. */
 	atomic_int conns_open;
+	atomic_int conns_held;
 	atomic_int conns_peak;
 	atomic_int conns_peak_since_trim;
 	atomic_size_t crl_bytes_since_trim; /* of the CRLs the watcher built */
@@ -249,13 +253,19 @@ struct http_worker {
 	int accepting;		      /* listeners enabled */
 	int64_t cap_log_us;	      /* last connection-cap, accepting or refused line */
 	int refused_unlogged;	      /* refused since that line */
+	int slot_held;		      /* a slot taken for the next connection accepted */
+	int stalled_unlogged;	      /* stalled ones closed at the cap since that line */
 	struct event *refuse_ev;      /* closes the refused connections, first thing */
 	struct http_refused *refused; /* connections refused at accept, to close */
 	int64_t drain_deadline;
 	/* Its connections (conn.c), only touched on the worker's thread. */
 	struct http_conn *conns;
 	struct http_conn **conn_buckets;
-	struct http_conn *idle_head, *idle_tail; /* idle between requests, longest first */
+	/* Idle between requests, and with a request (or the TLS handshake) still
+	 * arriving: each oldest first, the ones a new connection may replace at the cap. */
+	struct http_conn_list {
+		struct http_conn *head, *tail;
+	} idle, reading;
 	struct timeval request_timeout;
 	struct http_logbuf *log; /* log.c: this worker's batched request log lines */
 };
@@ -280,9 +290,20 @@ void http_conns_free(struct http_worker *w);
  * under the cap (closing an idle keep-alive connection to make room if need
  * be), 0 when it is over the cap and must be refused. */
 int http_conn_admit(struct http_worker *w);
-/* Whether the cap is reached with no idle connection of w to make room: w
- * stops accepting. */
+/* Whether w can admit one more connection: it takes the slot now, before the
+ * accept, so that what it accepts is never refused because another worker
+ * filled the cap meanwhile; failing that, whether it has an idle connection to
+ * replace. 1 (full) when neither: w stops accepting. */
 int http_conns_full(struct http_worker *w);
+/* Gives back the slot w holds for its next connection (it stops accepting). */
+void http_conns_release(struct http_worker *w);
+/* Open connections of all workers, the slots held for the next ones left out. */
+int http_conns_open(struct http_server *srv);
+/* At the cap, from the cap tick: closes w's connections whose request (or TLS
+ * handshake) has been arriving for half the request deadline, oldest first, so
+ * that a cap full of stalled connections turns over twice as fast and a new
+ * client waits less behind them in any worker's backlog. Returns how many. */
+int http_conns_close_stalled(struct http_worker *w);
 /* Tracks the new bufferevent of an admitted connection (from the bevcb) and
  * returns it; NULL gives the slot back. */
 struct bufferevent *http_conn_track(struct http_worker *w, struct bufferevent *bev);

@@ -54,6 +54,7 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 {
 	struct http_metrics *m = &srv->metrics;
 	unsigned long long cum = 0;
+	size_t heap_used, heap_free;
 
 	evbuffer_add_printf(out, "# HELP devtrust_http_requests_total HTTP requests by route and "
 				 "status.\n# TYPE devtrust_http_requests_total counter\n");
@@ -118,6 +119,10 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    "the connection cap to let a new connection in.\n"
 	    "# TYPE devtrust_http_idle_reused_total counter\n"
 	    "devtrust_http_idle_reused_total %llu\n"
+	    "# HELP devtrust_http_stalled_closed_total Connections closed at the connection "
+	    "cap because their request had been arriving for half the request deadline.\n"
+	    "# TYPE devtrust_http_stalled_closed_total counter\n"
+	    "devtrust_http_stalled_closed_total %llu\n"
 	    "# HELP devtrust_http_connections_refused_total Connections closed at accept, "
 	    "over the connection cap.\n"
 	    "# TYPE devtrust_http_connections_refused_total counter\n"
@@ -151,10 +156,22 @@ void http_metrics_render(struct http_server *srv, struct evbuffer *out)
 	    http_cache_ocsp_entries(srv->cache), store_memory_used(srv->ctx->store),
 	    atomic_load(&m->crl_generated), (double)atomic_load(&m->crl_gen_us_total) / 1e6,
 	    (double)atomic_load(&m->crl_gen_us_last) / 1e6, atomic_load(&m->request_timeouts),
-	    atomic_load(&m->idle_reused), atomic_load(&m->conns_refused),
-	    atomic_load(&srv->conns_open), atomic_load(&srv->conns_peak), srv->conns_cap,
-	    atomic_load(&m->memory_trims), atomic_load(&m->ocsp_signer_renewals),
+	    atomic_load(&m->idle_reused), atomic_load(&m->stalled_closed),
+	    atomic_load(&m->conns_refused), http_conns_open(srv), atomic_load(&srv->conns_peak),
+	    srv->conns_cap, atomic_load(&m->memory_trims), atomic_load(&m->ocsp_signer_renewals),
 	    atomic_load(&m->ocsp_signer_renewal_failures), atomic_load(&srv->in_flight),
 	    (long long)(dt_now() - srv->started));
+	if (dt_heap_usage(&heap_used, &heap_free))
+		/* Whether a growing RSS is live data or freed memory malloc keeps (the soak). */
+		evbuffer_add_printf(
+		    out,
+		    "# HELP devtrust_heap_in_use_bytes Heap allocated and not freed, "
+		    "all threads.\n"
+		    "# TYPE devtrust_heap_in_use_bytes gauge\n"
+		    "devtrust_heap_in_use_bytes %zu\n"
+		    "# HELP devtrust_heap_free_bytes Freed heap the allocator still holds.\n"
+		    "# TYPE devtrust_heap_free_bytes gauge\n"
+		    "devtrust_heap_free_bytes %zu\n",
+		    heap_used, heap_free);
 	http_authz_metrics(srv, out);
 }

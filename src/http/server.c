@@ -163,13 +163,14 @@ static void cap_log(struct http_worker *w, const char *event)
 		return;
 	n = snprintf(line, sizeof(line),
 		     "{\"event\":\"%s\",\"worker\":%d,\"connections\":%d,\"cap\":%d,"
-		     "\"refused\":%d}\n",
-		     event, w->id, atomic_load(&w->srv->conns_open), w->srv->conns_cap,
-		     w->refused_unlogged);
+		     "\"refused\":%d,\"stalled_closed\":%d}\n",
+		     event, w->id, http_conns_open(w->srv), w->srv->conns_cap, w->refused_unlogged,
+		     w->stalled_unlogged);
 	if (n > 0 && (size_t)n < sizeof(line))
 		http_log_write(w, line, (size_t)n);
 	w->cap_log_us = now;
 	w->refused_unlogged = 0;
+	w->stalled_unlogged = 0;
 }
 
 static void set_accepting(struct evhttp_bound_socket *s, void *arg)
@@ -281,9 +282,12 @@ static void cap_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	http_conns_sweep(w);
+	w->stalled_unlogged += http_conns_close_stalled(w);
 	accepting(w, !http_conns_full(w));
 	if (w->refused_unlogged > 0)
 		cap_log(w, "connection-refused");
+	else if (w->stalled_unlogged > 0)
+		cap_log(w, "stalled-closed");
 }
 
 static void worker_stop(evutil_socket_t fd, short what, void *arg)
@@ -297,6 +301,7 @@ static void worker_stop(evutil_socket_t fd, short what, void *arg)
 	evhttp_foreach_bound_socket(w->plain, stop_accepting, NULL);
 	evhttp_foreach_bound_socket(w->tls, stop_accepting, NULL);
 	w->accepting = 0;
+	http_conns_release(w);
 	w->drain_deadline = dt_now() + HTTP_DRAIN_S;
 	evtimer_add(w->drain_ev, &now);
 }
@@ -417,7 +422,7 @@ struct trim_state {
  * build takes the pages again anyway). */
 static void housekeep_memory(struct http_server *srv, struct trim_state *t)
 {
-	int open = atomic_load(&srv->conns_open);
+	int open = http_conns_open(srv);
 	int peak = atomic_load(&srv->conns_peak_since_trim);
 	int64_t now = http_now_us(), took, since = t->last_us ? now - t->last_us : INT64_MAX;
 	const char *after;

@@ -4,7 +4,10 @@
 # when they close, the server serves again.
 . "$(dirname "$0")/lib.sh"
 
-setup() { dt init --org capt --public-url "http://127.0.0.1:$HTTP_PORT" >/dev/null; }
+setup() {
+	dt init --org capt --public-url "http://127.0.0.1:$HTTP_PORT" >/dev/null &&
+		dt ca cert root --out "$WORK/root.pem" >/dev/null
+}
 
 serve_start setup --workers 2 --max-connections 4 || {
 	fail "serve starts with --max-connections 4"
@@ -34,7 +37,36 @@ done
 # is served.
 served() { [ "$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")" = 200 ]; }
 check "after they close, requests are served again (within 5 s)" poll_ms 5000 served
-check_eq "  ... and the next one too" 200 "$(http_code /healthz)"
+# Once the workers have let the closed ones go (only this check's own /metrics
+# request open), nothing is left to fill the cap: the next request is served.
+drained() { [ "$(https_code /metrics)" = 200 ] && [ "$(metric devtrust_http_connections_open)" = 1 ]; }
+check "the closed connections are all let go (within 3 s)" poll_ms 3000 drained
+check_eq "  ... and the next request is served too" 200 "$(http_code /healthz)"
 check_match "and the workers accept again (logged)" '"event":"accepting"' "$(cat "$SERVE_LOG")"
 serve_stop 5
 check_eq "SIGTERM still exits 0" 0 "$?"
+
+# At the cap, connections whose request has been arriving for half the request
+# deadline are closed (DECISIONS 80): a cap full of stalled connections turns
+# over every second here instead of every two, in every worker, so a new client
+# is served without a slot ever coming free otherwise.
+serve_start setup --workers 2 --max-connections 4 --request-timeout 2 || {
+	fail "serve starts with --max-connections 4 --request-timeout 2"
+	exit 1
+}
+for i in $(seq 1 12); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$HTTP_PORT"
+	eval "idle$i=$fd"
+done
+poll_ms 3000 capped
+code=$(curl -s --max-time 15 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")
+check_eq "at a cap held by twelve silent connections, a new request is served" 200 "$code"
+check_eq "GET /metrics is 200" 200 "$(https_code /metrics)"; cat "$WORK/curl.err"
+n=$(metric devtrust_http_stalled_closed_total)
+check_true "silent connections were closed at the cap after half the deadline ($n)" test "${n:-0}" -ge 4
+check_match "  ... and logged (stalled-closed)" '"stalled_closed":[1-9]' "$(cat "$SERVE_LOG")"
+for i in $(seq 1 12); do
+	eval "exec {idle$i}>&-"
+done
+serve_stop 5
+check_eq "SIGTERM exits 0" 0 "$?"
