@@ -8,6 +8,7 @@
  * filter (keyd_sandbox.c) kills it if it tries anything else.
  */
 #include <errno.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -544,17 +545,43 @@ static int crl_exts_allowed(const ASN1_STRING *ext)
 	return ok;
 }
 
-/* Whether the to-be-signed CRL is DER, what the template parses from it encoded again,
- * given that its entries and extensions are (the template keeps them as bytes). */
+/*
+ * Whether the to-be-signed CRL (der, len) is DER, given that its entries and
+ * extensions are (the template keeps them as bytes): what the template parses from it,
+ * encoded again without the entries, is der without them. The entries go back where
+ * they were, between nextUpdate and the extensions, and are compared in place, so
+ * that no copy of a CRL of a million entries is made here (the frame and the
+ * template's copy of the entries are the two there are).
+ */
 static int tbs_crl_is_der(DT_TBS_CRL *t, const unsigned char *der, size_t len)
 {
-	unsigned char *again = NULL;
-	int n, same;
+	ASN1_STRING *revoked = t->revoked;
+	const unsigned char *p = der, *q, *rev = revoked ? ASN1_STRING_get0_data(revoked) : NULL;
+	unsigned char *rest = NULL;
+	long body = 0, rest_body = 0;
+	int tag = 0, cls = 0, n, ok = 0;
+	size_t rlen = revoked ? (size_t)ASN1_STRING_length(revoked) : 0, exts = 0, head;
 
-	n = ASN1_item_i2d((ASN1_VALUE *)t, &again, ASN1_ITEM_rptr(DT_TBS_CRL));
-	same = n > 0 && (size_t)n == len && memcmp(again, der, len) == 0;
-	OPENSSL_free(again);
-	return same;
+	t->revoked = NULL;
+	n = ASN1_item_i2d((ASN1_VALUE *)t, &rest, ASN1_ITEM_rptr(DT_TBS_CRL));
+	t->revoked = revoked;
+	q = rest;
+	if (t->extensions)
+		exts = (size_t)ASN1_object_size(1, ASN1_STRING_length(t->extensions), 0);
+	/* One SEQUENCE, its length in DER's form (the size DER gives it is len), of the
+	 * fields without the entries and then the entries. */
+	if (n > 0 && len <= LONG_MAX &&
+	    ASN1_get_object(&p, &body, &tag, &cls, (long)len) == V_ASN1_CONSTRUCTED &&
+	    tag == V_ASN1_SEQUENCE && cls == V_ASN1_UNIVERSAL &&
+	    (size_t)ASN1_object_size(1, body, V_ASN1_SEQUENCE) == len &&
+	    ASN1_get_object(&q, &rest_body, &tag, &cls, n) == V_ASN1_CONSTRUCTED &&
+	    (size_t)rest_body == (size_t)body - rlen && (size_t)rest_body >= exts) {
+		head = (size_t)rest_body - exts;
+		ok = memcmp(p, q, head) == 0 && (!rlen || memcmp(p + head, rev, rlen) == 0) &&
+		     memcmp(p + head + rlen, q + head, exts) == 0;
+	}
+	OPENSSL_free(rest);
+	return ok;
 }
 
 /* Whether the issuer (a Name's DER, undecoded) is the CA's subject byte for byte:
@@ -628,7 +655,7 @@ static dt_code check_tbs_crl(const struct keyd_signer *sg, const struct held_key
 		    "refused: an entry is not a DER revokedCertificate with a positive "
 		    "serial of at most 20 octets, a strict date and at most a reasonCode "
 		    "(RFC 5280 section 5.1.2.6), or the list is empty");
-	/* Last: encoding it again copies the whole CRL. */
+	/* Last: it reads the whole CRL once more. */
 	return tbs_crl_is_der(t, der, len) ? DT_OK : not_der_v2_crl(err);
 }
 

@@ -257,6 +257,11 @@ enum crl_flaw {
 	CRL_SERIAL_ZERO,
 	CRL_ENTRY_OTHER_EXTENSION,
 	CRL_ENTRY_REASON_CRITICAL,
+	/* BER where DER is due, outside the entries and extensions the signer checks on
+	 * their own: the TBSCertList's own length, the version's, the extensions' [0]. */
+	CRL_BER_OUTER,
+	CRL_BER_VERSION,
+	CRL_BER_EXTENSIONS_TAG,
 };
 
 /* The subject of ca with every value in upper case: equal to it for X509_NAME_cmp,
@@ -310,6 +315,45 @@ static int crl_entry(long serial, int reason, int other, unsigned char *out)
 	ASN1_TIME_free(at);
 	ASN1_ENUMERATED_free(e);
 	return n;
+}
+
+/* The TBSCertList der (n bytes) again, with a length written in more octets than DER
+ * allows: the SEQUENCE's own (elem < 0), or that of its field elem (0: the version),
+ * whose length must be under 128. Returns the new size; *der is replaced. */
+static int ber_widened(unsigned char **der, int n, int elem)
+{
+	const unsigned char *p = *der, *c, *f;
+	long body = 0, flen = 0;
+	int tag = 0, cls = 0, off;
+	unsigned char *out, *q;
+
+	assert_int_equal(ASN1_get_object(&p, &body, &tag, &cls, n), V_ASN1_CONSTRUCTED);
+	assert_non_null(out = OPENSSL_malloc((size_t)n + 8));
+	q = out;
+	c = p;
+	if (elem < 0) {
+		*q++ = 0x30;
+		*q++ = 0x84; /* four octets where DER takes the fewest */
+		for (int i = 3; i >= 0; i--)
+			*q++ = (unsigned char)(body >> (8 * i));
+		memcpy(q, c, (size_t)body);
+		q += body;
+	} else {
+		for (f = c; elem-- > 0; f += flen) {
+			assert_true(ASN1_get_object(&f, &flen, &tag, &cls, c + body - f) != 0x80);
+		}
+		off = (int)(f - c);
+		assert_true(f[1] < 0x80);
+		ASN1_put_object(&q, 1, (int)body + 1, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+		memcpy(q, c, (size_t)off + 1); /* up to the field's tag */
+		q += off + 1;
+		*q++ = 0x81; /* its length in one octet more */
+		memcpy(q, c + off + 1, (size_t)body - (size_t)off - 1);
+		q += body - off - 1;
+	}
+	OPENSSL_free(*der);
+	*der = out;
+	return (int)(q - out);
 }
 
 /* A TBSCertList under ca's name with two entries, as crl.c builds one, but for flaw. */
@@ -403,6 +447,13 @@ static int crl_tbs(const X509 *ca, enum crl_flaw flaw, unsigned char **der)
 	assert_non_null(t->extensions = ASN1_STRING_type_new(V_ASN1_SEQUENCE));
 	ASN1_STRING_set0(t->extensions, ext_der, n);
 	assert_true((n = ASN1_item_i2d((ASN1_VALUE *)t, der, ASN1_ITEM_rptr(DT_TBS_CRL))) > 0);
+	if (flaw == CRL_BER_OUTER)
+		n = ber_widened(der, n, -1);
+	else if (flaw == CRL_BER_VERSION)
+		n = ber_widened(der, n, 0);
+	else if (flaw == CRL_BER_EXTENSIONS_TAG)
+		/* version, algorithm, issuer, thisUpdate, nextUpdate, entries, extensions */
+		n = ber_widened(der, n, 6);
 	ASN1_item_free((ASN1_VALUE *)t, ASN1_ITEM_rptr(DT_TBS_CRL));
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	X509_EXTENSION_free(aki);
@@ -438,6 +489,9 @@ static void test_crl_refusals(void **state)
 	    {CRL_SERIAL_ZERO, "an entry is not a DER revokedCertificate"},
 	    {CRL_ENTRY_OTHER_EXTENSION, "an entry is not a DER revokedCertificate"},
 	    {CRL_ENTRY_REASON_CRITICAL, "an entry is not a DER revokedCertificate"},
+	    {CRL_BER_OUTER, "not a DER version 2 CRL"},
+	    {CRL_BER_VERSION, "not a DER version 2 CRL"},
+	    {CRL_BER_EXTENSIONS_TAG, "not a DER version 2 CRL"},
 	};
 	struct tenv *t = *state;
 	const struct ca_signer *s;
