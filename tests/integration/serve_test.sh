@@ -334,6 +334,17 @@ check_eq "devtrust_certificates_issued_total counts the EST enrollments" "$(grep
 check_match "metrics count 401s" 'route="est_simpleenroll",status="401"\} [1-9]' "$(cat "$W/metrics")"
 check_match "metrics show the memory the store holds (devtrust_store_memory_bytes > 0)" \
 	'^devtrust_store_memory_bytes [1-9][0-9]*$' "$(cat "$W/metrics")"
+# The heap malloc holds: what is allocated (more than the store's part of it) and
+# what it keeps after frees; a growing RSS is read against these (RELIABILITY soak 7).
+heap=$(metric devtrust_heap_in_use_bytes "$W/metrics")
+if [ "${SANITIZED:-0}" = 1 ]; then # ASan's allocator replaces malloc's arenas
+	echo "# not checked under ASan: the heap in use ($heap bytes)"
+else
+	check_true "metrics show the heap in use, more than the store's share ($heap)" \
+		test "${heap:-0}" -gt "$(metric devtrust_store_memory_bytes "$W/metrics")"
+fi
+check_match "  ... and the freed heap malloc keeps (devtrust_heap_free_bytes)" \
+	'^devtrust_heap_free_bytes [0-9]+$' "$(cat "$W/metrics")"
 check_eq "metrics are not on the plain listener (404)" 404 "$(http_code /metrics)"
 
 # --- abuse basics -------------------------------------------------------------
