@@ -450,7 +450,7 @@ static int find_locked(struct dt_ctx *ctx, const char *entry)
 static int self_test(EVP_PKEY *key, const X509 *cert)
 {
 	static const unsigned char msg[] = "devtrust CA key self-test";
-	unsigned char sig[1024];
+	unsigned char sig[CA_MAX_SIG];
 	size_t sig_len = 0;
 
 	return ca_key_sign(key, msg, sizeof(msg), sig, sizeof(sig), &sig_len) &&

@@ -80,16 +80,6 @@ int http_conns_open(struct http_server *srv)
 	return atomic_load(&srv->conns_open) - atomic_load(&srv->conns_held);
 }
 
-/* A connection took a slot: its own, or the one its worker held for it. */
-static int admitted(struct http_worker *w)
-{
-	int n = http_conns_open(w->srv);
-
-	raise_peak(&w->srv->conns_peak, n);
-	raise_peak(&w->srv->conns_peak_since_trim, n);
-	return 1;
-}
-
 static void hold(struct http_worker *w, int on)
 {
 	w->slot_held = on;
@@ -368,21 +358,25 @@ int http_conns_close_stalled(struct http_worker *w)
 
 int http_conn_admit(struct http_worker *w)
 {
-	if (w->slot_held) {
+	int n;
+
+	if (w->slot_held)
 		hold(w, 0);
-		return admitted(w);
-	}
-	if (take_slot(w->srv))
-		return admitted(w);
-	/* Another worker may take the slot given back first: then this one is refused. */
-	return reuse_idle(w) && take_slot(w->srv) && admitted(w);
+	/* Another worker may take the slot an idle one gives back first: then this one
+	 * is refused. */
+	else if (!take_slot(w->srv) && !(reuse_idle(w) && take_slot(w->srv)))
+		return 0;
+	n = http_conns_open(w->srv);
+	raise_peak(&w->srv->conns_peak, n);
+	raise_peak(&w->srv->conns_peak_since_trim, n);
+	return 1;
 }
 
-int http_conns_full(struct http_worker *w)
+int http_conn_ready(struct http_worker *w)
 {
 	if (!w->slot_held && take_slot(w->srv))
 		hold(w, 1);
-	return !w->slot_held && !replaceable(w);
+	return w->slot_held || replaceable(w);
 }
 
 struct bufferevent *http_conn_refuse(struct http_worker *w, struct event_base *base)

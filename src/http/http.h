@@ -290,11 +290,11 @@ void http_conns_free(struct http_worker *w);
  * under the cap (closing an idle keep-alive connection to make room if need
  * be), 0 when it is over the cap and must be refused. */
 int http_conn_admit(struct http_worker *w);
-/* Whether w can admit one more connection: it takes the slot now, before the
- * accept, so that what it accepts is never refused because another worker
- * filled the cap meanwhile; failing that, whether it has an idle connection to
- * replace. 1 (full) when neither: w stops accepting. */
-int http_conns_full(struct http_worker *w);
+/* Readies w for one more connection: holds a slot for it now, before the accept,
+ * so that what it accepts is never refused because another worker filled the
+ * cap meanwhile. 1 when w holds one or has an idle connection to replace; 0
+ * when neither, and w must stop accepting. */
+int http_conn_ready(struct http_worker *w);
 /* Gives back the slot w holds for its next connection (it stops accepting). */
 void http_conns_release(struct http_worker *w);
 /* Open connections of all workers, the slots held for the next ones left out. */

@@ -202,7 +202,7 @@ static int admit(struct http_worker *w)
 {
 	int ok = http_conn_admit(w);
 
-	if (!ok || http_conns_full(w))
+	if (!ok || !http_conn_ready(w))
 		accepting(w, 0);
 	return ok;
 }
@@ -283,7 +283,7 @@ static void cap_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	http_conns_sweep(w);
 	w->stalled_unlogged += http_conns_close_stalled(w);
-	accepting(w, !http_conns_full(w));
+	accepting(w, http_conn_ready(w));
 	if (w->refused_unlogged > 0)
 		cap_log(w, "connection-refused");
 	else if (w->stalled_unlogged > 0)

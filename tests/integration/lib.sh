@@ -365,6 +365,10 @@ http_code() {
 # by default the body of the last https_code /metrics.
 metric() { sed -n "s/^$1 \([0-9]*\)\$/\1/p" "${2:-$WORK/body}"; }
 
+# log_sum FIELD: the sum of the whole-number JSON field FIELD over the server's log
+# (the cap lines carry counts since the last one: refused, stalled_closed).
+log_sum() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$SERVE_LOG" | awk '{ t += $1 } END { print t + 0 }'; }
+
 # header NAME: the value of response header NAME in $WORK/headers (last response).
 header() { tr -d '\r' <"$WORK/headers" | sed -n "s/^$1: *//Ip" | tail -1; }
 

@@ -181,9 +181,7 @@ check_eq "no request-timeout for the normal clients: only the four slow ones bel
 n=$(metric devtrust_http_stalled_closed_total)
 check_eq "the six at the cap were closed as stalled (devtrust_http_stalled_closed_total)" 6 "$n"
 # Cap lines are at most one a second: the last count may come with the next.
-stalled_logged() {
-	[ "$(sed -n 's/.*"stalled_closed":\([0-9]*\).*/\1/p' "$SERVE_LOG" | awk '{ t += $1 } END { print t + 0 }')" = 6 ]
-}
+stalled_logged() { [ "$(log_sum stalled_closed)" = 6 ]; }
 check "  ... and logged with the cap lines (within 3 s)" poll_ms 3000 stalled_logged
 
 serve_stop 10
